@@ -1,0 +1,91 @@
+"""Run one search job: Ray Tune with StudySearch on the job's Optuna study.
+
+Blocking. Connects to the Ray cluster at `ray_address` or starts a local Ray, runs the trials,
+and shuts Ray down again whatever happens. A KeyboardInterrupt (the job runner turns SIGTERM
+into one) stops the trials and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from search.job_spec import JobSpec
+from search.samplers import make_sampler
+from search.study import open_storage, study_name
+from search.tune_search import DefineByRun, StudySearch
+from spaces.space import SearchSpace
+from workers.artifacts import job_dir
+from workers.data import load_dataset
+from workers.trainable import spikenas_trainable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    database_url: str
+    data_dir: Path
+    artifacts_dir: Path
+    ray_address: str | None = None
+    num_cpus: int | None = None
+
+
+def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
+    # Load the data once here: a bad data set fails the job before any trial is started.
+    data = load_dataset(spec.dataset, config.data_dir, seed=spec.seed)
+    space = SearchSpace(spec.space, data.input_shape, data.num_classes)
+    searcher = StudySearch(
+        space=DefineByRun(space, spec.budget.epochs),
+        metric=list(spec.objectives),
+        mode=["max" if d == "maximize" else "min" for d in spec.directions],
+        sampler=make_sampler(spec.sampler, spec.seed),
+        study_name=study_name(job_id),
+        storage=open_storage(config.database_url),
+        budget_epochs=spec.budget.epochs,
+    )
+    constants = {
+        "job_id": job_id,
+        "dataset": spec.dataset.model_dump(mode="json"),
+        "budget": spec.budget.model_dump(mode="json"),
+        "seed": spec.seed,
+        "data_dir": str(Path(config.data_dir).resolve()),
+        "artifacts_dir": str(Path(config.artifacts_dir).resolve()),
+        "cpus": spec.cpus_per_trial,
+        "gpus": spec.gpus_per_trial,
+    }
+    trainable = tune.with_resources(
+        spikenas_trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+    )
+    _start_ray(config)
+    try:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=constants,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=spec.n_trials,
+                max_concurrent_trials=spec.max_concurrent,
+            ),
+            run_config=tune.RunConfig(
+                name=study_name(job_id),
+                storage_path=str((job_dir(config.artifacts_dir, job_id) / "ray").resolve()),
+                verbose=1,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        tuner.fit()
+    finally:
+        ray.shutdown()
+
+
+def _start_ray(config: DriverConfig) -> None:
+    if config.ray_address:
+        log.info("joining the Ray cluster at %s", config.ray_address)
+        ray.init(address=config.ray_address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=config.num_cpus, include_dashboard=False, log_to_driver=True)

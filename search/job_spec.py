@@ -1,0 +1,61 @@
+"""The job spec: what a user asks for when submitting a search (REST, CLI, driver input)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from spaces.space import SpaceConstraints
+from workers.budget import Budget
+from workers.dataset_ref import DatasetRef
+
+Objective = Literal["accuracy", "params", "spike_rate"]
+SamplerName = Literal["nsga2", "tpe", "random"]
+
+# Direction of each objective; accuracy is the only one to maximise.
+DIRECTIONS: dict[str, str] = {
+    "accuracy": "maximize",
+    "params": "minimize",
+    "spike_rate": "minimize",
+}
+
+
+class JobSpec(BaseModel):
+    """A search job. Every field is bounded so that no request can ask for the impossible."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=200)
+    dataset: DatasetRef
+    n_trials: int = Field(..., ge=1, le=100_000)
+    max_concurrent: int = Field(1, ge=1, le=256)
+    budget: Budget
+    sampler: SamplerName = "nsga2"
+    objectives: tuple[Objective, ...] = Field(
+        ("accuracy", "params", "spike_rate"), min_length=1, max_length=3
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    space: SpaceConstraints = SpaceConstraints()
+    cpus_per_trial: float = Field(1.0, gt=0.0, le=256.0)
+    gpus_per_trial: float = Field(0.0, ge=0.0, le=16.0)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"objectives has repeated values: {list(value)}")
+        return value
+
+    @field_validator("space")
+    @classmethod
+    def _space_possible(cls, value: SpaceConstraints) -> SpaceConstraints:
+        # Refused at submission rather than when the driver starts, hours later in a queue.
+        problems = value.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @property
+    def directions(self) -> list[str]:
+        return [DIRECTIONS[o] for o in self.objectives]

@@ -1,0 +1,114 @@
+"""Ray Tune's OptunaSearch, bound to a job's study, writing what readers of the study need.
+
+OptunaSearch keeps one Optuna trial per Ray trial but records only final objective values, and
+with several objectives it drops intermediate results. This subclass also writes, as user
+attributes: the architecture (when the trial is asked), the per-epoch curve and the epochs
+trained (every epoch), and at completion the test accuracy, wall time and whether a scheduler
+stopped the trial early. A trial that errored is told FAIL even if it had reported epochs
+(OptunaSearch would tell it COMPLETE with partial values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+from search.optuna_space import OptunaSuggester
+from search.records import (
+    ATTR_ARCH,
+    ATTR_BUDGET_EPOCHS,
+    ATTR_CURVE,
+    ATTR_DURATION_S,
+    ATTR_EARLY_STOPPED,
+    ATTR_EPOCHS_TRAINED,
+    ATTR_REJECTED,
+    ATTR_TEST_ACCURACY,
+)
+from spaces.errors import ConstraintViolation, SpecError
+from spaces.space import SearchSpace
+
+# Draws in a row that may break a constraint known before training (max_params) before the job
+# gives up: a space whose candidates almost all break its own limit is a mistake in the spec.
+MAX_REJECTED_DRAWS = 200
+
+# Per-epoch keys kept in a trial's curve.
+CURVE_KEYS = ("epoch", "train_loss", "accuracy", "spike_rate", "epoch_time_s")
+
+
+class DefineByRun:
+    """The define-by-run function OptunaSearch calls with each new trial.
+
+    A class rather than a closure: Tune pickles the searcher into its experiment checkpoint.
+    """
+
+    def __init__(self, space: SearchSpace, budget_epochs: int) -> None:
+        self.space = space
+        self.budget_epochs = budget_epochs
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        arch = self.space.sample(OptunaSuggester(trial)).model_dump(mode="json")
+        trial.set_user_attr(ATTR_ARCH, arch)
+        trial.set_user_attr(ATTR_BUDGET_EPOCHS, self.budget_epochs)
+        # Constants merged into this trial's Ray config beside the sampled params.
+        return {"arch": arch, "trial_number": trial.number}
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch that keeps each trial's curve and completion facts in the study."""
+
+    def __init__(self, *args: Any, budget_epochs: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._budget_epochs = budget_epochs
+        self._curves: dict[str, list[dict[str, float]]] = {}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Draw until a candidate meets the constraints known before training. A rejected draw
+        is told FAIL (samplers ignore it) and tagged, so it is never trained, never counts
+        towards n_trials, and readers can tell it from a trial that broke."""
+        for _ in range(MAX_REJECTED_DRAWS):
+            try:
+                return super().suggest(trial_id)
+            except ConstraintViolation as e:
+                assert self._ot_study is not None  # set up before any trial was asked
+                ot_trial = self._ot_trials.pop(trial_id)
+                if e.arch is not None:
+                    ot_trial.set_user_attr(ATTR_ARCH, e.arch)
+                ot_trial.set_user_attr(ATTR_REJECTED, str(e))
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        raise SpecError(
+            f"{MAX_REJECTED_DRAWS} candidates in a row broke the space's constraints "
+            "(space.max_params): loosen them or shrink the space"
+        )
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        curve = self._curves.setdefault(trial_id, [])
+        curve.append({k: float(result[k]) for k in CURVE_KEYS if k in result})
+        ot_trial.set_user_attr(ATTR_CURVE, curve)
+        ot_trial.set_user_attr(ATTR_EPOCHS_TRAINED, int(result.get("epoch", len(curve))))
+        super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        if result:
+            epochs = int(result.get("epoch", 0))
+            ot_trial.set_user_attr(ATTR_EPOCHS_TRAINED, epochs)
+            ot_trial.set_user_attr(ATTR_EARLY_STOPPED, epochs < self._budget_epochs)
+            if "time_total_s" in result:
+                ot_trial.set_user_attr(ATTR_DURATION_S, float(result["time_total_s"]))
+            if result.get("test_accuracy") is not None:
+                ot_trial.set_user_attr(ATTR_TEST_ACCURACY, float(result["test_accuracy"]))
+        if error:
+            assert self._ot_study is not None  # set up before any trial was asked
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result=result, error=error)

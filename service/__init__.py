@@ -1,0 +1,1 @@
+"""The service: FastAPI app, jobs table, job manager, dashboard and CLI (imports every layer)."""

@@ -1,0 +1,1 @@
+"""The REST API: dependencies, error handlers and one router module per resource."""

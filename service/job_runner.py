@@ -1,0 +1,149 @@
+"""`python -m service.job_runner --job-id N`: one job's driver process.
+
+Started by the job manager (service.jobs) after it claimed the job (status running), with the
+service's settings in SPIKENAS_* variables and its output going to the job's driver.log. Runs the
+search through search.driver and writes the job's final status itself:
+  succeeded;
+  cancelled when SIGTERM arrives and a cancel was requested (SIGTERM becomes KeyboardInterrupt,
+    which the driver answers by stopping Ray);
+  failed with a one-paragraph reason on an exception (the traceback goes to the log only).
+A SIGTERM without a cancel request ends the runner with no status written: the job manager
+records why (the service stopping, or the exit code and the log's tail).
+Exit code 0 when the job succeeded or was cancelled, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from pydantic import ValidationError
+
+from search.driver import DriverConfig, run_job
+from service.db import session_scope
+from service.job_store import finish_running, get_job, job_spec
+from service.settings import Settings, get_settings
+from spaces.errors import SpikenasError
+
+log = logging.getLogger("service.job_runner")
+_MESSAGE_CHARS = 600
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Once: a second SIGTERM must not interrupt the clean-up the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def one_paragraph(error: BaseException) -> str:
+    """A short reason for the jobs table; Ray embeds remote tracebacks in its messages, and
+    those belong in the log."""
+    lines = []
+    for line in str(error).splitlines():
+        if line.lstrip().startswith("Traceback"):
+            break
+        lines.append(line.strip())
+    text = " ".join(" ".join(lines).split())
+    if not isinstance(error, SpikenasError):  # the product's messages are written for users
+        text = f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__
+    if len(text) > _MESSAGE_CHARS:
+        text = text[: _MESSAGE_CHARS - 3] + "..."
+    return text + " (details in the job's driver.log)"
+
+
+def _finish(settings: Settings, job_id: int, status: str, error: str | None = None) -> None:
+    with session_scope(settings.database_url) as session:
+        if not finish_running(session, job_id, status, error):
+            log.warning("job %d had already ended; leaving its status as it is", job_id)
+
+
+def _cancel_requested(settings: Settings, job_id: int) -> bool:
+    with session_scope(settings.database_url) as session:
+        return get_job(session, job_id).cancel_requested
+
+
+def _interrupted(settings: Settings, job_id: int) -> int:
+    """The driver was stopped by a signal. A requested cancel is recorded here; any other stop
+    is left to the job manager, which knows whether it was stopping the service."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _cancel_requested(settings, job_id):
+        log.info("job %d: cancelled", job_id)
+        _finish(settings, job_id, "cancelled")
+        return 0
+    log.warning("job %d: stopped by a signal without a cancel request", job_id)
+    return 1
+
+
+def run(settings: Settings, job_id: int) -> int:
+    with session_scope(settings.database_url) as session:
+        job = get_job(session, job_id)
+        status, cancel, spec = job.status, job.cancel_requested, job_spec(job)
+    if status != "running":
+        log.error(
+            "job %d is %s, not running: the job manager claims a job before running it",
+            job_id,
+            status,
+        )
+        return 1
+    if cancel:
+        _finish(settings, job_id, "cancelled")
+        return 0
+    config = DriverConfig(
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        artifacts_dir=settings.artifacts_dir,
+        ray_address=settings.ray_address,
+        num_cpus=settings.ray_num_cpus,
+    )
+    log.info("job %d (%s): starting the search", job_id, spec.name)
+    try:
+        run_job(job_id, spec, config)
+    except (KeyboardInterrupt, SystemExit):
+        # SIGTERM: KeyboardInterrupt from our handler, or SystemExit from the one ray.init puts
+        # in its place (Ray calls sys.exit, with a code that does not name the signal).
+        return _interrupted(settings, job_id)
+    except Exception as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log.exception("job %d failed", job_id)
+        _finish(settings, job_id, "failed", one_paragraph(e))
+        return 1
+    # Past this point a SIGTERM must not leave the job without its final status.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log.info("job %d: succeeded", job_id)
+    _finish(settings, job_id, "succeeded")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service.job_runner")
+    parser.add_argument("--job-id", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    # Ray's C++ core would otherwise catch SIGTERM itself, dump a stack and abort the driver,
+    # skipping ray.shutdown() and the job's final status; without it, Ray's Python handler
+    # runs and the driver unwinds (set before the driver starts Ray).
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    # `kill -USR2 <pid>` prints every thread's stack to the log: the way to see where a hung
+    # driver waits, without stopping it.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)  # Tune takes SIGUSR1
+    try:
+        return run(get_settings(), args.job_id)
+    except (SpikenasError, ValidationError) as e:
+        # Settings or the store: nothing to record the failure in; the manager reads the log.
+        log.error("job %d: %s", args.job_id, e)
+        return 1
+    except KeyboardInterrupt:
+        log.warning("job %d: interrupted before the search started", args.job_id)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

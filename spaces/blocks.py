@@ -1,0 +1,120 @@
+"""The encoder block, the patch embeddings and the head of a spiking MetaFormer.
+
+Pre-activation blocks whose residual stream carries batch-norm outputs (STMixer):
+    x = x + TokenMixer(x);  x = x + ChannelMixer(x)
+The patch embedding is IPSPS ("information protection"): a conv-BN(-LIF) main path to 7D/8
+channels plus a shortcut conv from the raw input to D/8 channels, concatenated to D.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from spaces.layers import NeuronFactory, PointwiseBN, over_time
+
+
+class ChannelMixer(nn.Module):
+    """LIF -> 1x1 (D -> rD) -> BN -> LIF -> 1x1 (rD -> D) -> BN."""
+
+    def __init__(self, dim: int, hidden: int, neuron: NeuronFactory) -> None:
+        super().__init__()
+        self.neuron1 = neuron()
+        self.fc1 = PointwiseBN(dim, hidden)
+        self.neuron2 = neuron()
+        self.fc2 = PointwiseBN(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = over_time(self.fc1, self.neuron1(x))
+        return over_time(self.fc2, self.neuron2(x))
+
+
+class EncoderBlock(nn.Module):
+    """One MetaFormer block with its token mixer given by the caller."""
+
+    def __init__(
+        self, dim: int, token_mixer: nn.Module, mlp_ratio: float, neuron: NeuronFactory
+    ) -> None:
+        super().__init__()
+        self.token_mixer = token_mixer
+        self.channel_mixer = ChannelMixer(dim, max(1, round(dim * mlp_ratio)), neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mixer(x)
+        return x + self.channel_mixer(x)
+
+
+class StageTransition(nn.Module):
+    """LIF -> 1x1 -> BN between stages of different widths (same token grid)."""
+
+    def __init__(self, in_dim: int, out_dim: int, neuron: NeuronFactory) -> None:
+        super().__init__()
+        self.neuron = neuron()
+        self.proj = PointwiseBN(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return over_time(self.proj, self.neuron(x))
+
+
+def _conv_bn(
+    ndim: int, cin: int, cout: int, kernel: int, stride: int, padding: int
+) -> nn.Sequential:
+    conv = nn.Conv1d if ndim == 1 else nn.Conv2d
+    norm = nn.BatchNorm1d if ndim == 1 else nn.BatchNorm2d
+    return nn.Sequential(conv(cin, cout, kernel, stride, padding, bias=False), norm(cout))
+
+
+class PatchEmbed(nn.Module):
+    """IPSPS patch embedding for 1-D sequences (ndim=1) or 2-D images (ndim=2).
+
+    Main path channels D/8, D/4, D/2, D, 7D/8 with strided layers placed from the second layer
+    on until the requested downsampling is reached; LIF after the first four layers. The first
+    layer and the shortcut see the static input, so they run once per sample and are repeated
+    over the T time steps (direct encoding) instead of being computed T times.
+    """
+
+    def __init__(
+        self, in_channels: int, dim: int, ndim: int, downsample: int, neuron: NeuronFactory
+    ) -> None:
+        super().__init__()
+        halvings = int(math.log2(downsample))
+        if 2**halvings != downsample or halvings > 6:
+            raise ValueError(f"downsample must be a power of two up to 64, got {downsample}")
+        # Halvings go to layers 2, 3, 4, 5, 1, then 2 again (stride 4 there): the first layer
+        # keeps full resolution as long as it can.
+        strides = [1] * 5
+        for i in range(halvings):
+            strides[(i + 1) % 5] *= 2
+        widths = [dim // 8, dim // 4, dim // 2, dim, dim - dim // 8]
+        cins = [in_channels, *widths[:-1]]
+        self.stem = _conv_bn(ndim, in_channels, widths[0], 3, strides[0], 1)
+        self.body = nn.ModuleList(
+            _conv_bn(ndim, cins[i], widths[i], 3, strides[i], 1) for i in range(1, 5)
+        )
+        self.neurons = nn.ModuleList(neuron() for _ in range(4))
+        self.shortcut = _conv_bn(ndim, in_channels, dim // 8, downsample, downsample, 0)
+
+    def forward(self, x: torch.Tensor, time_steps: int) -> torch.Tensor:
+        """x: (B, C, *spatial) -> (T, B, D, N) tokens."""
+        repeat = (time_steps,) + (1,) * x.dim()
+        y = self.stem(x).unsqueeze(0).repeat(repeat)
+        for neuron, layer in zip(self.neurons, self.body, strict=False):
+            y = over_time(layer, neuron(y))
+        shortcut = self.shortcut(x).unsqueeze(0).repeat(repeat)
+        tokens = torch.cat([y, shortcut], dim=2)
+        return tokens.flatten(3)
+
+
+class Head(nn.Module):
+    """LIF -> mean over tokens -> Linear; the caller averages the logits over time."""
+
+    def __init__(self, dim: int, num_classes: int, neuron: NeuronFactory) -> None:
+        super().__init__()
+        self.neuron = neuron()
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(T, B, D, N) -> per-step logits (T, B, K)."""
+        return self.fc(self.neuron(x).mean(dim=3))

@@ -1,0 +1,1 @@
+"""Export of a deployable network: a standalone Python module (torch only)."""

@@ -1,0 +1,29 @@
+"""Small building blocks shared by mixers, blocks and embeddings.
+
+Multi-step tensors are [T, B, C, N] (N tokens); stateless layers run once over T*B by folding
+time into the batch (SpikingJelly's SeqToANNContainer pattern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+# Builds the configured neuron; keyword arguments (e.g. v_threshold) override the config.
+NeuronFactory = Callable[..., nn.Module]
+
+
+def over_time(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply a stateless module to [T, B, ...] by folding T into the batch."""
+    t, b = x.shape[:2]
+    y = module(x.flatten(0, 1))
+    return y.view(t, b, *y.shape[1:])
+
+
+class PointwiseBN(nn.Sequential):
+    """1x1 convolution over tokens (a per-token linear map) followed by batch norm."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__(nn.Conv1d(in_dim, out_dim, 1, bias=False), nn.BatchNorm1d(out_dim))

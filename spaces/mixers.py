@@ -1,0 +1,208 @@
+"""Token mixers: the per-block choice of the search space (snn-methods.md section 3).
+
+Every mixer reads the residual stream [T, B, C, N] (batch-norm outputs, not spikes), starts with
+a spiking neuron, and returns a batch-norm output of the same shape, so that the block can add
+it back. `event_driven` says whether an asynchronous chip can run it (no spike-by-spike products,
+no max-pooling); the space can be restricted to those.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from spaces.layers import NeuronFactory, PointwiseBN, over_time
+
+
+class TokenMixer(nn.Module):
+    """Interface of a token mixer: built from (dim, grid, neuron, options), shape-preserving."""
+
+    event_driven: ClassVar[bool] = True
+    # Names of the MixerSpec options this mixer takes as keyword arguments.
+    options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory) -> None:
+        super().__init__()
+        self.dim = dim
+        self.grid = tuple(grid)
+        self.num_tokens = math.prod(self.grid)
+
+
+class STMMixer(TokenMixer):
+    """Spiking token mixing (STMixer, Deng et al. NeurIPS 2024).
+
+    LIF -> 1x1 -> BN -> LIF -> per-head bias-free N x N token matrix -> LIF -> 1x1 -> BN.
+    Only accumulates of spikes with weights: event-driven friendly.
+    """
+
+    options = ("heads",)
+
+    def __init__(
+        self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory, heads: int = 1
+    ) -> None:
+        super().__init__(dim, grid, neuron)
+        if dim % heads:
+            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+        self.heads = heads
+        self.in_neuron = neuron()
+        self.proj_in = PointwiseBN(dim, dim)
+        self.mix_neuron = neuron()
+        n = self.num_tokens
+        self.token_weight = nn.Parameter(torch.empty(heads, n, n).uniform_(-1, 1) / math.sqrt(n))
+        self.out_neuron = neuron()
+        self.proj_out = PointwiseBN(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = x.shape
+        s = self.mix_neuron(over_time(self.proj_in, self.in_neuron(x)))
+        heads = s.reshape(t * b, self.heads, c // self.heads, n)
+        mixed = torch.matmul(heads, self.token_weight.unsqueeze(0)).reshape(t, b, c, n)
+        return over_time(self.proj_out, self.out_neuron(mixed))
+
+
+class PoolMixer(TokenMixer):
+    """PoolFormer-style mixing on spikes: BN(avgpool(s) - s) with s = LIF(x); no weights but BN."""
+
+    options = ("kernel",)
+
+    def __init__(
+        self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory, kernel: int = 3
+    ) -> None:
+        super().__init__(dim, grid, neuron)
+        self.neuron = neuron()
+        pool = nn.AvgPool1d if len(self.grid) == 1 else nn.AvgPool2d
+        self.pool = pool(kernel, stride=1, padding=kernel // 2, count_include_pad=False)
+        self.norm = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = x.shape
+        s = self.neuron(x).reshape(t * b, c, *self.grid)
+        y = (self.pool(s) - s).reshape(t * b, c, n)
+        return self.norm(y).view(t, b, c, n)
+
+
+class ConvMixer(TokenMixer):
+    """Spiking depthwise convolution over the tokens: LIF, dw conv(k), BN, LIF, 1x1, BN."""
+
+    options = ("kernel",)
+
+    def __init__(
+        self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory, kernel: int = 3
+    ) -> None:
+        super().__init__(dim, grid, neuron)
+        conv = nn.Conv1d if len(self.grid) == 1 else nn.Conv2d
+        norm = nn.BatchNorm1d if len(self.grid) == 1 else nn.BatchNorm2d
+        self.in_neuron = neuron()
+        self.spatial = nn.Sequential(
+            conv(dim, dim, kernel, padding=kernel // 2, groups=dim, bias=False), norm(dim)
+        )
+        self.out_neuron = neuron()
+        self.proj = PointwiseBN(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = x.shape
+        s = self.in_neuron(x).reshape(t * b, c, *self.grid)
+        y = self.spatial(s).reshape(t, b, c, n)
+        return over_time(self.proj, self.out_neuron(y))
+
+
+class _QKV(nn.Module):
+    """Spiking queries, keys and values: LIF(BN(1x1(s))) each, split into heads (T*B, H, N, C/H)."""
+
+    def __init__(self, dim: int, heads: int, neuron: NeuronFactory) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = PointwiseBN(dim, dim)
+        self.k = PointwiseBN(dim, dim)
+        self.v = PointwiseBN(dim, dim)
+        self.q_neuron = neuron()
+        self.k_neuron = neuron()
+        self.v_neuron = neuron()
+
+    def _split(self, s: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = s.shape
+        return s.reshape(t * b, self.heads, c // self.heads, n).transpose(-1, -2)
+
+    def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q = self._split(self.q_neuron(over_time(self.q, s)))
+        k = self._split(self.k_neuron(over_time(self.k, s)))
+        v = self._split(self.v_neuron(over_time(self.v, s)))
+        return q, k, v
+
+
+class SSAMixer(TokenMixer):
+    """Spiking self-attention (Spikformer, Zhou et al. ICLR 2023): Q K^T V * 0.125, no softmax.
+
+    The attention map multiplies spikes by spikes: not event-driven friendly.
+    """
+
+    event_driven = False
+    options = ("heads",)
+    scale = 0.125
+
+    def __init__(
+        self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory, heads: int = 1
+    ) -> None:
+        super().__init__(dim, grid, neuron)
+        if dim % heads:
+            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+        self.in_neuron = neuron()
+        self.qkv = _QKV(dim, heads, neuron)
+        self.attn_neuron = neuron(v_threshold=0.5)
+        self.proj = PointwiseBN(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = x.shape
+        q, k, v = self.qkv(self.in_neuron(x))
+        out = (q @ k.transpose(-1, -2)) @ v * self.scale  # (T*B, H, N, C/H)
+        out = out.transpose(-1, -2).reshape(t, b, c, n)
+        return over_time(self.proj, self.attn_neuron(out))
+
+
+class SDSAMixer(TokenMixer):
+    """Spike-driven self-attention (Yao et al. NeurIPS 2023): Q * LIF(sum over tokens of K * V).
+
+    Linear in the token count, but Q * kv and K * V are spike-by-spike products.
+    """
+
+    event_driven = False
+    options = ("heads",)
+
+    def __init__(
+        self, dim: int, grid: tuple[int, ...], neuron: NeuronFactory, heads: int = 1
+    ) -> None:
+        super().__init__(dim, grid, neuron)
+        if dim % heads:
+            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+        self.in_neuron = neuron()
+        self.qkv = _QKV(dim, heads, neuron)
+        self.kv_neuron = neuron(v_threshold=0.5)
+        self.proj = PointwiseBN(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t, b, c, n = x.shape
+        q, k, v = self.qkv(self.in_neuron(x))
+        kv = (k * v).sum(dim=-2, keepdim=True)  # (T*B, H, 1, C/H)
+        kv = self.kv_neuron(kv.reshape(t, b, -1)).reshape(kv.shape)
+        out = (q * kv).transpose(-1, -2).reshape(t, b, c, n)
+        return over_time(self.proj, out)
+
+
+class IdentityMixer(TokenMixer):
+    """No token mixing at all (the block keeps only its channel mixer): the cheapest choice."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+MIXERS: dict[str, type[TokenMixer]] = {
+    "stm": STMMixer,
+    "ssa": SSAMixer,
+    "sdsa": SDSAMixer,
+    "conv": ConvMixer,
+    "pool": PoolMixer,
+    "identity": IdentityMixer,
+}

@@ -1,0 +1,79 @@
+"""StudySearch, Ray Tune's OptunaSearch bound to a job's study: what it writes into the study
+when it asks for candidates, without starting Ray (the searcher is a plain object)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.records import ATTR_ARCH, ATTR_REJECTED
+from search.results import list_trials, read_progress
+from search.study import open_storage, study_name
+from search.tune_search import MAX_REJECTED_DRAWS, DefineByRun, StudySearch
+from spaces.arch import ArchSpec
+from spaces.build import build_model
+from spaces.costs import count_params, spec_params
+from spaces.errors import SpecError
+from spaces.space import RandomSuggester, SearchSpace, SpaceConstraints
+
+OBJECTIVES = ["accuracy", "params", "spike_rate"]
+
+
+def _searcher(url: str, constraints: SpaceConstraints, seed: int = 0) -> StudySearch:
+    space = SearchSpace(constraints, (8, 8), num_classes=10)
+    return StudySearch(
+        space=DefineByRun(space, budget_epochs=2),
+        metric=OBJECTIVES,
+        mode=["max", "min", "min"],
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+        study_name=study_name(1),
+        storage=open_storage(url),
+        budget_epochs=2,
+    )
+
+
+def test_spec_params_counts_the_built_network() -> None:
+    space = SearchSpace(SpaceConstraints(max_stages=2), (8, 8), num_classes=10)
+    for seed in range(5):
+        spec = space.sample(RandomSuggester(seed))
+        assert spec_params(spec) == count_params(build_model(spec, seed=0))
+
+
+def test_candidates_above_max_params_are_rejected_never_returned(tmp_path: Path) -> None:
+    """The limit sits between the smallest and the largest networks of the space, so some draws
+    break it: those are told FAIL, tagged, counted as rejected, and never reach a trainable."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path}/search.db"
+    limit = 20_000
+    searcher = _searcher(
+        url, SpaceConstraints(dims=(16, 64), max_depth=3, max_params=limit), seed=1
+    )
+    configs = [searcher.suggest(f"trial_{i}") for i in range(6)]
+    for config in configs:
+        assert config is not None
+        assert spec_params(ArchSpec.model_validate(config["arch"])) <= limit
+    storage = open_storage(url)
+    progress = read_progress(storage, 1, total=6)
+    assert progress.failed == 0 and progress.running == 6, "rejected draws are not failures"
+    records, count = list_trials(storage, 1, OBJECTIVES, limit=1000, offset=0)
+    rejected = [r for r in records if r.state == "rejected"]
+    assert rejected, "the limit was meant to reject some draws"
+    assert count == 6 + len(rejected)
+    study = optuna.load_study(study_name=study_name(1), storage=storage)
+    for trial in study.get_trials():
+        if ATTR_REJECTED in trial.user_attrs:
+            assert trial.state == optuna.trial.TrialState.FAIL
+            assert "max_params" in trial.user_attrs[ATTR_REJECTED]
+            assert spec_params(ArchSpec.model_validate(trial.user_attrs[ATTR_ARCH])) > limit
+
+
+def test_a_space_that_cannot_meet_its_limit_fails_with_a_message(tmp_path: Path) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = _searcher(
+        f"sqlite:///{tmp_path}/search.db",
+        SpaceConstraints(dims=(128,), min_depth=2, max_depth=2, max_params=100),
+    )
+    with pytest.raises(SpecError, match=rf"{MAX_REJECTED_DRAWS} candidates.*max_params"):
+        searcher.suggest("trial_0")

@@ -1,0 +1,78 @@
+"""`python -m service.job_runner`, run as the job manager runs it: a process with the settings in
+SPIKENAS_* variables, writing its job's final status itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from service.db import session_scope
+from service.job_runner import one_paragraph
+from service.job_store import claim_queued, get_job, request_cancel
+from service.settings import Settings, env_name
+from spaces.errors import DataError
+
+
+def _run(settings: Settings, job_id: int) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(env_name(""))}
+    env.update(settings.child_env())
+    return subprocess.run(
+        [sys.executable, "-m", "service.job_runner", "--job-id", str(job_id)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _job(settings: Settings, job_id: int) -> tuple[str, str | None]:
+    with session_scope(settings.database_url) as session:
+        job = get_job(session, job_id)
+        return job.status, job.error
+
+
+def test_refuses_a_job_it_was_not_given(settings: Settings, add_job: Callable[..., int]) -> None:
+    job_id = add_job()  # queued: the manager claims a job before starting its runner
+    done = _run(settings, job_id)
+    assert done.returncode == 1 and "not running" in done.stderr
+    assert _job(settings, job_id) == ("queued", None)
+
+
+def test_cancel_before_start_ends_cancelled(
+    settings: Settings, add_job: Callable[..., int]
+) -> None:
+    job_id = add_job()
+    with session_scope(settings.database_url) as session:
+        claim_queued(session, job_id)
+        request_cancel(session, job_id)
+    done = _run(settings, job_id)
+    assert done.returncode == 0
+    assert _job(settings, job_id) == ("cancelled", None)
+
+
+def test_failure_is_one_paragraph_with_the_traceback_in_the_log(
+    settings: Settings, add_job: Callable[..., int]
+) -> None:
+    job_id = add_job(dataset={"name": "npz", "path": "gone.npz"})  # never written
+    with session_scope(settings.database_url) as session:
+        claim_queued(session, job_id)
+    done = _run(settings, job_id)
+    assert done.returncode == 1
+    status, error = _job(settings, job_id)
+    assert status == "failed" and error is not None
+    assert "gone.npz" in error and "\n" not in error and "Traceback" not in error
+    assert "Traceback" in done.stderr  # the log keeps the whole story
+    with session_scope(settings.database_url) as session:
+        job = get_job(session, job_id)
+        assert job.finished_at is not None and job.pid is None
+
+
+def test_one_paragraph_drops_remote_tracebacks() -> None:
+    ray_like = RuntimeError(
+        "Trial failed.\n  worker died\nTraceback (most recent call last):\n  File x\nValueError"
+    )
+    assert one_paragraph(ray_like).startswith("RuntimeError: Trial failed. worker died (")
+    assert one_paragraph(DataError("no such file")).startswith("no such file (")
+    assert len(one_paragraph(ValueError("x" * 5000))) < 700

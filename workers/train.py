@@ -1,0 +1,135 @@
+"""Train and evaluate one architecture for a budget: a plain function, no Ray needed.
+
+AdamW with one warm-up epoch and a cosine schedule, cross-entropy of the time-averaged output,
+gradient clipping, deterministic seeding. After every epoch: validation accuracy, spike rate
+and epoch time go to `on_epoch`, which may ask to stop. After the last epoch of the budget the
+test accuracy is measured too (never before, and never shown to a sampler).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spaces.arch import ArchSpec
+from spaces.build import build_model
+from spaces.costs import SpikeMonitor, count_params
+from workers.budget import Budget
+from workers.data import Splits
+
+EVAL_BATCH = 512
+CLIP_NORM = 1.0
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    accuracy: float  # validation split
+    spike_rate: float  # validation split
+    params: int
+    epoch_time_s: float
+    final: bool = False  # the last epoch of the full budget
+    test_accuracy: float | None = None  # only when final
+
+    def as_dict(self) -> dict[str, float | int | bool | None]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    curve: list[EpochMetrics] = field(default_factory=list)
+
+    @property
+    def last(self) -> EpochMetrics:
+        return self.curve[-1]
+
+
+# Called after each epoch with the metrics and the model; returning True stops training.
+EpochCallback = Callable[[EpochMetrics, nn.Module], bool | None]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, spike rate) of `model` in eval mode on (x, y)."""
+    model.eval()
+    correct = 0
+    with SpikeMonitor(model) as monitor:
+        for start in range(0, len(y), EVAL_BATCH):
+            logits = model(x[start : start + EVAL_BATCH])
+            correct += int((logits.argmax(1) == y[start : start + EVAL_BATCH]).sum())
+    return correct / max(1, len(y)), monitor.rate
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_and_evaluate(
+    spec: ArchSpec,
+    data: Splits,
+    budget: Budget,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    device: str | torch.device = "cpu",
+) -> TrainResult:
+    """Train `spec` on `data` for `budget.epochs` (or until `on_epoch` says stop)."""
+    torch.manual_seed(seed)
+    data = data.to(device)
+    model = build_model(spec, seed=seed).to(device)
+    params = count_params(model)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=budget.lr, weight_decay=budget.weight_decay
+    )
+    steps_per_epoch = math.ceil(len(data.y_train) / budget.batch_size)
+    total_steps = steps_per_epoch * budget.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, steps_per_epoch, total_steps)
+    )
+    order_rng = torch.Generator().manual_seed(seed)
+    result = TrainResult(model=model)
+    for epoch in range(1, budget.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        loss_sum = 0.0
+        order = torch.randperm(len(data.y_train), generator=order_rng).to(device)
+        for start in range(0, len(order), budget.batch_size):
+            batch = order[start : start + budget.batch_size]
+            logits = model(data.x_train[batch])
+            loss = F.cross_entropy(
+                logits, data.y_train[batch], label_smoothing=budget.label_smoothing
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(batch)
+        accuracy, spike_rate = evaluate(model, data.x_val, data.y_val)
+        final = epoch == budget.epochs
+        test_accuracy = evaluate(model, data.x_test, data.y_test)[0] if final else None
+        metrics = EpochMetrics(
+            epoch=epoch,
+            train_loss=loss_sum / len(order),
+            accuracy=accuracy,
+            spike_rate=spike_rate,
+            params=params,
+            epoch_time_s=time.perf_counter() - started,
+            final=final,
+            test_accuracy=test_accuracy,
+        )
+        result.curve.append(metrics)
+        if on_epoch is not None and on_epoch(metrics, model):
+            break
+    model.eval()
+    return result
