@@ -71,10 +71,10 @@ def main() -> None:
         functional.reset_net(peer)
         return peer(x)
 
-    step_by_step = LIF()
+    step_by_step = LIF().step_by_step  # the reference loop: autograd records every step
 
     def fused(x: torch.Tensor) -> torch.Tensor:
-        return fused_multistep(x, 0.5, None, CFG)
+        return fused_multistep(x, 0.5, None, CFG)  # what LIF() runs
 
     sizes = [16_384, 262_144, 1_048_576] if args.quick else [16_384, 262_144, 1_048_576, 4_194_304]
     steps = [4, 8] if args.quick else [4, 8, 16]

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from spaces.kernels import multistep
 from spaces.surrogates import spike
 
 
@@ -85,11 +86,19 @@ class SpikingNeuron(nn.Module):
     def decay(self) -> float | torch.Tensor:
         raise NotImplementedError
 
+    def slope(self) -> torch.Tensor | None:
+        """KLIF's learnable k; None for neurons that fire on H itself."""
+        return None
+
     def fire(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(spikes, the potential the reset acts on)."""
         return spike(h - self.v_threshold, self.surrogate, self.alpha), h
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return multistep(self, x_seq)
+
+    def step_by_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """The reference time loop, one autograd graph per step."""
         decay = self.decay()
         v = torch.zeros_like(x_seq[0])
         spikes = []
@@ -136,6 +145,9 @@ class KLIF(LIF):
     def __init__(self, tau: float = 2.0, **kwargs: object) -> None:
         super().__init__(tau=tau, **kwargs)
         self.k = nn.Parameter(torch.tensor(1.0))
+
+    def slope(self) -> torch.Tensor:
+        return self.k
 
     def fire(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = torch.relu(self.k * h)

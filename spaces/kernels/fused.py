@@ -1,28 +1,39 @@
 """The whole multi-step neuron loop as one autograd op with a hand-written backward.
 
-The step-by-step path records about ten small autograd nodes per time step and keeps every
-intermediate. This op runs the same charge/fire/reset arithmetic under no_grad (so its forward
-is bit-identical to the step-by-step forward), saves only the pre-reset potentials H[t], and
-walks time backwards in its backward, recomputing spikes, surrogate gradients and V[t-1] from
-H. It covers LIF (decay-input and leak-factor), PLIF (learnable decay) and KLIF (learnable k),
-hard and soft reset, detach_reset, and every registered surrogate.
+The step-by-step path records about ten small autograd nodes per time step, keeps three
+tensors per step for backward and makes a pass over memory for every one of them. This op:
 
-Backward, per step (u = H, or ReLU(k H) for KLIF; sg = g'(u - V_th)):
+- forward: per step the same charge arithmetic as `spaces.neurons.charge` (same operations in
+  the same order, so the membrane values and spikes are identical to the step-by-step path),
+  then the threshold test into a boolean and the reset as a select. It keeps only the
+  pre-reset potentials H[t] (float) and the spikes (bool) for backward.
+- backward: everything that does not depend on the recurrence (surrogate gradient, reset
+  derivatives, KLIF's slope) is computed for all steps at once; the recurrence itself is one
+  fused multiply-add per step, walking time backwards:
+      gH[t] = B[t] + gH[t+1] * A'[t],   A'[t] = (1 - d) * dV[t]/dH[t] (total, through the spike)
+- both walk the neurons in column blocks small enough that a block's T steps stay in the
+  last-level cache, so the many passes over a block cost cache bandwidth, not DRAM bandwidth.
+
+Per step (u = H, or ReLU(k H) for KLIF; sg = g'(u - V_th)):
     hard reset V = u (1 - S) + V_r S:   dV/du = 1 - S,  dV/dS = V_r - u
     soft reset V = u - V_th S:          dV/du = 1,      dV/dS = -V_th
-    grad_u = (grad_S + grad_V dV/dS) sg + grad_V dV/du      (no dV/dS term with detach_reset)
-    grad_H = grad_u (times k 1[k H > 0] for KLIF)
-    grad_X = grad_H d (decay-input) or grad_H;  grad_V[t-1] = grad_H (1 - d)
+    dL/du = gS sg + gV (dV/du + dV/dS sg)          (no dV/dS term with detach_reset)
+    gH = dL/du (times k 1[k H > 0] for KLIF);  gX = gH d (decay-input) or gH;  gV[t-1] = gH (1 - d)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
 
-from spaces.neurons import charge, reset
 from spaces.surrogates import SURROGATE_GRADS
+
+# Elements of one (T, columns) block. Backward holds about six such float blocks at once, so
+# 2**19 elements (2 MiB each) keep a block's working set inside a 32 MiB last-level cache.
+BLOCK_ELEMENTS = 1 << 19
+MIN_BLOCK_COLUMNS = 1 << 14  # below this, per-op overhead outweighs the cache win
 
 
 class NeuronConfig(NamedTuple):
@@ -35,8 +46,106 @@ class NeuronConfig(NamedTuple):
     klif: bool
 
 
-def _fire_input(h: torch.Tensor, k: torch.Tensor | None) -> torch.Tensor:
-    return h if k is None else torch.relu(k * h)
+def _blocks(columns: int, steps: int) -> Iterator[slice]:
+    width = max(MIN_BLOCK_COLUMNS, BLOCK_ELEMENTS // max(1, steps))
+    for start in range(0, columns, width):
+        yield slice(start, min(columns, start + width))
+
+
+def _forward_block(
+    x: torch.Tensor,
+    d: float,
+    k: float | None,
+    cfg: NeuronConfig,
+    h_out: torch.Tensor,
+    fired_out: torch.Tensor,
+) -> None:
+    """Run T steps over one block of neurons: x, h_out (T, n) float, fired_out (T, n) bool."""
+    rest = 0.0 if cfg.v_reset is None else cfg.v_reset
+    v = torch.zeros_like(x[0])
+    scratch = torch.empty_like(v)
+    u = torch.empty_like(v) if k is not None else None
+    reset_to = v.new_tensor(rest)
+    for t in range(x.shape[0]):
+        h = h_out[t]
+        leak = v if rest == 0.0 else torch.sub(v, rest, out=scratch)
+        # The operations of spaces.neurons.charge, in its order (identical rounding).
+        if cfg.decay_input:
+            torch.sub(x[t], leak, out=h)
+            h.mul_(d)
+            h.add_(v)
+        else:
+            torch.mul(leak, d, out=h)
+            torch.sub(v, h, out=h)
+            h.add_(x[t])
+        fire_on = h
+        if u is not None and k is not None:
+            torch.mul(h, k, out=u)
+            u.relu_()
+            fire_on = u
+        fired = fired_out[t]
+        torch.ge(fire_on, cfg.v_threshold, out=fired)
+        if cfg.v_reset is None:
+            torch.where(fired, fire_on - cfg.v_threshold, fire_on, out=v)
+        else:
+            torch.where(fired, reset_to, fire_on, out=v)
+
+
+def _backward_block(
+    h: torch.Tensor,
+    fired: torch.Tensor,
+    grad_s: torch.Tensor,
+    d: float,
+    k: float | None,
+    cfg: NeuronConfig,
+    want_decay: bool,
+    want_k: bool,
+) -> tuple[torch.Tensor, float, float]:
+    """(grad of x for the block, its share of grad decay, its share of grad k)."""
+    spikes = fired.to(h.dtype)
+    slope = None  # dU/dH for KLIF: k where k H > 0
+    u = h
+    if k is not None:
+        u = torch.relu(h * k)
+        slope = (h * k > 0).to(h.dtype) * k
+    sg = SURROGATE_GRADS[cfg.surrogate](u - cfg.v_threshold, cfg.alpha)
+    spike_term = grad_s * sg  # dL/du from the spike itself
+    # dV/du in total, through the spike unless the reset is detached.
+    if cfg.v_reset is None:
+        through = torch.ones_like(h) if cfg.detach_reset else 1.0 - cfg.v_threshold * sg
+    else:
+        through = 1.0 - spikes
+        if not cfg.detach_reset:
+            through = through + (cfg.v_reset - u) * sg
+    keep = 1.0 - d
+    if slope is not None:
+        grad_h = spike_term * slope
+        coef = through * slope * keep
+    else:
+        grad_h = spike_term
+        coef = through * keep
+    for t in range(h.shape[0] - 2, -1, -1):
+        grad_h[t].addcmul_(grad_h[t + 1], coef[t])
+    grad_decay = grad_k = 0.0
+    if want_decay or want_k:
+        rest = 0.0 if cfg.v_reset is None else cfg.v_reset
+        # With k = 0 no neuron is active (k H > 0 nowhere): grad k is 0, as initialised.
+        if want_k and slope is not None and k:
+            grad_v = torch.zeros_like(h)
+            grad_v[:-1] = grad_h[1:] * keep
+            grad_u = spike_term + grad_v * through
+            grad_k = float((grad_u * h * slope).sum()) / k
+        if want_decay:
+            if cfg.v_reset is None:
+                v_after = u - cfg.v_threshold * spikes
+            else:
+                v_after = torch.where(fired, u.new_tensor(cfg.v_reset), u)
+            v_prev = torch.zeros_like(h)
+            v_prev[1:] = v_after[:-1]
+            dh_dd = (h - v_prev) / d if cfg.decay_input else rest - v_prev
+            grad_decay = float((grad_h * dh_dd).sum())
+    grad_x = grad_h * d if cfg.decay_input else grad_h
+    return grad_x, grad_decay, grad_k
 
 
 class FusedNeuronFunction(torch.autograd.Function):
@@ -48,88 +157,57 @@ class FusedNeuronFunction(torch.autograd.Function):
         k: torch.Tensor | None,
         cfg: NeuronConfig,
     ) -> torch.Tensor:
-        d: float | torch.Tensor = decay if decay.requires_grad else float(decay)
-        h_seq = torch.empty_like(x_seq)
-        s_seq = torch.empty_like(x_seq)
-        v = torch.zeros_like(x_seq[0])
-        for t in range(x_seq.shape[0]):
-            h = charge(x_seq[t], v, d, cfg.v_reset, cfg.decay_input)
-            h_seq[t] = h
-            u = _fire_input(h, k)
-            s = (u - cfg.v_threshold >= 0).to(u)
-            s_seq[t] = s
-            v = reset(u, s, cfg.v_threshold, cfg.v_reset, cfg.detach_reset)
-        ctx.save_for_backward(h_seq, decay, k if k is not None else torch.empty(0))
+        steps = x_seq.shape[0]
+        x = x_seq.detach().reshape(steps, -1)
+        d = float(decay)
+        k_value = None if k is None else float(k)
+        h_seq = torch.empty_like(x)
+        fired = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+        for cols in _blocks(x.shape[1], steps):
+            _forward_block(x[:, cols], d, k_value, cfg, h_seq[:, cols], fired[:, cols])
+        ctx.save_for_backward(h_seq, fired, decay, k if k is not None else torch.empty(0))
         ctx.cfg = cfg
         ctx.has_k = k is not None
-        return s_seq
+        ctx.shape = x_seq.shape
+        return fired.to(x_seq.dtype).view(x_seq.shape)
 
     @staticmethod
     def backward(ctx: Any, grad_s_seq: torch.Tensor) -> tuple[Any, ...]:
-        h_seq, decay, k_saved = ctx.saved_tensors
+        h_seq, fired, decay, k_saved = ctx.saved_tensors
         cfg: NeuronConfig = ctx.cfg
-        k = k_saved if ctx.has_k else None
         d = float(decay)
-        grad_fn = SURROGATE_GRADS[cfg.surrogate]
-        rest = 0.0 if cfg.v_reset is None else cfg.v_reset
+        k_value = float(k_saved) if ctx.has_k else None
         want_decay = ctx.needs_input_grad[1]
         want_k = ctx.has_k and ctx.needs_input_grad[2]
+        grad_s = grad_s_seq.reshape(h_seq.shape)
         grad_x = torch.empty_like(h_seq)
-        grad_v = torch.zeros_like(h_seq[0])
-        grad_decay = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
-        grad_k = torch.zeros((), dtype=h_seq.dtype, device=h_seq.device)
-        for t in range(h_seq.shape[0] - 1, -1, -1):
-            h = h_seq[t]
-            u = _fire_input(h, k)
-            x = u - cfg.v_threshold
-            s = (x >= 0).to(u)
-            sg = grad_fn(x, cfg.alpha)
-            if cfg.v_reset is None:
-                grad_u = grad_v if cfg.detach_reset else grad_v - cfg.v_threshold * grad_v * sg
-                grad_u = grad_u + grad_s_seq[t] * sg
-            else:
-                grad_u = grad_v * (1.0 - s)
-                spike_grad = (
-                    grad_s_seq[t]
-                    if cfg.detach_reset
-                    else grad_s_seq[t] + grad_v * (cfg.v_reset - u)
-                )
-                grad_u = grad_u + spike_grad * sg
-            if k is not None:
-                active = (k * h > 0).to(h)
-                if want_k:
-                    grad_k += (grad_u * h * active).sum()
-                grad_h = grad_u * k * active
-            else:
-                grad_h = grad_u
-            grad_x[t] = grad_h * d if cfg.decay_input else grad_h
-            if want_decay:
-                v_prev = _previous_v(h_seq, t, k, cfg)
-                dh_dd = (h - v_prev) / d if cfg.decay_input else -(v_prev - rest)
-                grad_decay += (grad_h * dh_dd).sum()
-            grad_v = grad_h * (1.0 - d)
+        grad_decay = grad_k = 0.0
+        for cols in _blocks(h_seq.shape[1], h_seq.shape[0]):
+            gx, gd, gk = _backward_block(
+                h_seq[:, cols],
+                fired[:, cols],
+                grad_s[:, cols],
+                d,
+                k_value,
+                cfg,
+                want_decay,
+                want_k,
+            )
+            grad_x[:, cols] = gx
+            grad_decay += gd
+            grad_k += gk
         return (
-            grad_x,
-            grad_decay if want_decay else None,
-            grad_k if want_k else None,
+            grad_x.view(ctx.shape),
+            decay.new_tensor(grad_decay) if want_decay else None,
+            k_saved.new_tensor(grad_k) if want_k else None,
             None,
         )
-
-
-def _previous_v(
-    h_seq: torch.Tensor, t: int, k: torch.Tensor | None, cfg: NeuronConfig
-) -> torch.Tensor:
-    """V[t-1], recomputed from H[t-1] (V[-1] = 0)."""
-    if t == 0:
-        return torch.zeros_like(h_seq[0])
-    u = _fire_input(h_seq[t - 1], k)
-    s = (u - cfg.v_threshold >= 0).to(u)
-    return reset(u, s, cfg.v_threshold, cfg.v_reset, cfg.detach_reset)
 
 
 def fused_multistep(
     x_seq: torch.Tensor, decay: float | torch.Tensor, k: torch.Tensor | None, cfg: NeuronConfig
 ) -> torch.Tensor:
     """Spikes [T, ...] of a neuron over x_seq [T, ...], through the fused op."""
-    decay_t = decay if isinstance(decay, torch.Tensor) else torch.tensor(decay)
+    # float64 so that float(decay) in the op is exactly the Python number the loop multiplies by.
+    decay_t = decay if isinstance(decay, torch.Tensor) else torch.tensor(decay, dtype=torch.float64)
     return FusedNeuronFunction.apply(x_seq, decay_t, k, cfg)
