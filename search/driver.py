@@ -16,6 +16,7 @@ from ray import tune
 
 from search.job_spec import JobSpec
 from search.samplers import make_sampler
+from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
 from search.tune_search import DefineByRun, StudySearch
 from spaces.space import SearchSpace
@@ -68,6 +69,7 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
             param_space=constants,
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
+                scheduler=make_scheduler(spec.early_stopping, spec.objectives, spec.budget.epochs),
                 num_samples=spec.n_trials,
                 max_concurrent_trials=spec.max_concurrent,
             ),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from search.samplers import SamplerName
 from spaces.space import SpaceConstraints
 from workers.budget import Budget
 from workers.dataset_ref import DatasetRef
 
 Objective = Literal["accuracy", "params", "spike_rate"]
-SamplerName = Literal["nsga2", "tpe", "random"]
 
 # Direction of each objective; accuracy is the only one to maximise.
 DIRECTIONS: dict[str, str] = {
@@ -19,6 +19,16 @@ DIRECTIONS: dict[str, str] = {
     "params": "minimize",
     "spike_rate": "minimize",
 }
+
+
+class EarlyStopping(BaseModel):
+    """Whether and how trials are stopped before their budget (search.schedulers)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["none", "asha", "mo_asha"] = "none"
+    grace_epochs: int = Field(1, ge=1, le=1000)  # no trial is stopped before this many epochs
+    reduction_factor: int = Field(3, ge=2, le=8)  # eta: 1/eta of a rung's trials go on
 
 
 class JobSpec(BaseModel):
@@ -37,6 +47,7 @@ class JobSpec(BaseModel):
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     space: SpaceConstraints = SpaceConstraints()
+    early_stopping: EarlyStopping = EarlyStopping()
     cpus_per_trial: float = Field(1.0, gt=0.0, le=256.0)
     gpus_per_trial: float = Field(0.0, ge=0.0, le=16.0)
 
@@ -55,6 +66,15 @@ class JobSpec(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _asha_needs_accuracy(self) -> JobSpec:
+        if self.early_stopping.kind == "asha" and "accuracy" not in self.objectives:
+            raise ValueError(
+                "early_stopping.kind 'asha' ranks trials by accuracy, which is not among the "
+                "objectives; use 'mo_asha' or add 'accuracy'"
+            )
+        return self
 
     @property
     def directions(self) -> list[str]:

@@ -80,3 +80,52 @@ def non_dominated_points(points: Sequence[Sequence[float]]) -> list[Sequence[flo
 def front_hypervolume(values: Sequence[dict[str, float]], objectives: Sequence[str]) -> float:
     points = [costs(v, objectives) for v in values]
     return hypervolume(points, [REFERENCE_POINT] * len(objectives))
+
+
+def front_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+    """Non-dominated sorting (minimisation): 0 for the first front, 1 for the next, ..."""
+    ranks = [-1] * len(points)
+    remaining = set(range(len(points)))
+    rank = 0
+    while remaining:
+        front = [
+            i
+            for i in remaining
+            if not any(dominates(points[j], points[i]) for j in remaining if j != i)
+        ]
+        for i in front:
+            ranks[i] = rank
+        remaining.difference_update(front)
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II crowding distance of each point within the set given (one front): the sum over
+    objectives of the normalised gap between its neighbours; boundary points get infinity."""
+    n = len(points)
+    if n <= 2:
+        return [math.inf] * n
+    distance = [0.0] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        low, high = points[order[0]][m], points[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if high == low:
+            continue
+        for k in range(1, n - 1):
+            gap = points[order[k + 1]][m] - points[order[k - 1]][m]
+            distance[order[k]] += gap / (high - low)
+    return distance
+
+
+def promotion_order(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices from best to worst: by front rank, then by crowding distance within a front
+    (the less crowded first, which keeps the front spread out)."""
+    ranks = front_ranks(points)
+    crowding = [0.0] * len(points)
+    for rank in set(ranks):
+        members = [i for i, r in enumerate(ranks) if r == rank]
+        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
+            crowding[i] = d
+    return sorted(range(len(points)), key=lambda i: (ranks[i], -crowding[i], i))

@@ -21,6 +21,7 @@ ATTR_TEST_ACCURACY = "test_accuracy"  # on the test split, finished trials only
 ATTR_DURATION_S = "duration_s"  # wall time of the trial's training
 ATTR_CURVE = "curve"  # per-epoch metrics: list of dicts
 ATTR_ERROR = "error"  # why a trial failed, when it did
+ATTR_NODE = "node"  # {"node_id", "hostname"} of the Ray node the trial trained on
 ATTR_REJECTED = "rejected"  # why a draw broke a constraint known before training (never trained)
 
 TrialStateName = Literal["waiting", "running", "complete", "failed", "pruned", "rejected"]

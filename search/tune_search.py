@@ -23,6 +23,7 @@ from search.records import (
     ATTR_DURATION_S,
     ATTR_EARLY_STOPPED,
     ATTR_EPOCHS_TRAINED,
+    ATTR_NODE,
     ATTR_REJECTED,
     ATTR_TEST_ACCURACY,
 )
@@ -82,14 +83,22 @@ class StudySearch(OptunaSearch):
             "(space.max_params): loosen them or shrink the space"
         )
 
+    def _record_epoch(self, ot_trial: optuna.Trial, trial_id: str, result: dict[str, Any]) -> None:
+        """Append an epoch to the trial's curve, once: the last result of a trial that a
+        scheduler stops reaches only on_trial_complete, the last of one that finishes both."""
+        curve = self._curves.setdefault(trial_id, [])
+        point = {k: float(result[k]) for k in CURVE_KEYS if k in result}
+        if "epoch" not in point or (curve and curve[-1].get("epoch") == point["epoch"]):
+            return
+        curve.append(point)
+        ot_trial.set_user_attr(ATTR_CURVE, curve)
+        ot_trial.set_user_attr(ATTR_EPOCHS_TRAINED, int(point["epoch"]))
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return
-        curve = self._curves.setdefault(trial_id, [])
-        curve.append({k: float(result[k]) for k in CURVE_KEYS if k in result})
-        ot_trial.set_user_attr(ATTR_CURVE, curve)
-        ot_trial.set_user_attr(ATTR_EPOCHS_TRAINED, int(result.get("epoch", len(curve))))
+        self._record_epoch(ot_trial, trial_id, result)
         super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
@@ -99,11 +108,16 @@ class StudySearch(OptunaSearch):
         if ot_trial is None or trial_id in self._completed_trials:
             return
         if result:
+            self._record_epoch(ot_trial, trial_id, result)
             epochs = int(result.get("epoch", 0))
             ot_trial.set_user_attr(ATTR_EPOCHS_TRAINED, epochs)
             ot_trial.set_user_attr(ATTR_EARLY_STOPPED, epochs < self._budget_epochs)
             if "time_total_s" in result:
                 ot_trial.set_user_attr(ATTR_DURATION_S, float(result["time_total_s"]))
+            if "node_id" in result:
+                ot_trial.set_user_attr(
+                    ATTR_NODE, {"node_id": result["node_id"], "hostname": result.get("hostname")}
+                )
             if result.get("test_accuracy") is not None:
                 ot_trial.set_user_attr(ATTR_TEST_ACCURACY, float(result["test_accuracy"]))
         if error:

@@ -30,6 +30,12 @@ class TokenMixer(nn.Module):
         self.grid = tuple(grid)
         self.num_tokens = math.prod(self.grid)
 
+    def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
+        """Work of forward() done outside Conv, Linear and pooling modules, for the cost metrics
+        (spaces/energy.py): (name, kind, the submodule whose output spikes the operation reads,
+        multiply-accumulates per sample and time step). Empty when modules do all the work."""
+        return ()
+
 
 class STMMixer(TokenMixer):
     """Spiking token mixing (STMixer, Deng et al. NeurIPS 2024).
@@ -61,6 +67,10 @@ class STMMixer(TokenMixer):
         heads = s.reshape(t * b, self.heads, c // self.heads, n)
         mixed = torch.matmul(heads, self.token_weight.unsqueeze(0)).reshape(t, b, c, n)
         return over_time(self.proj_out, self.out_neuron(mixed))
+
+    def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
+        # Per head (C/H x N) @ (N x N); every spike of s adds one row of the matrix.
+        return (("token_mix", "matmul", "mix_neuron", self.dim * self.num_tokens**2),)
 
 
 class PoolMixer(TokenMixer):
@@ -161,6 +171,12 @@ class SSAMixer(TokenMixer):
         out = out.transpose(-1, -2).reshape(t, b, c, n)
         return over_time(self.proj, self.attn_neuron(out))
 
+    def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
+        # Q K^T: each spike of q adds a column of K; (Q K^T) V: each spike of v adds a column of the
+        # map. The 0.125 scale folds into the threshold of attn_neuron.
+        macs = self.dim * self.num_tokens**2
+        return (("qk", "matmul", "qkv.q_neuron", macs), ("attn_v", "matmul", "qkv.v_neuron", macs))
+
 
 class SDSAMixer(TokenMixer):
     """Spike-driven self-attention (Yao et al. NeurIPS 2023): Q * LIF(sum over tokens of K * V).
@@ -189,6 +205,15 @@ class SDSAMixer(TokenMixer):
         kv = self.kv_neuron(kv.reshape(t, b, -1)).reshape(kv.shape)
         out = (q * kv).transpose(-1, -2).reshape(t, b, c, n)
         return over_time(self.proj, out)
+
+    def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
+        # K * V summed over the tokens is one multiply-accumulate per (token, channel), done on
+        # the spikes of k; Q * kv masks q channel by channel, one operation per spike of q.
+        macs = self.dim * self.num_tokens
+        return (
+            ("kv", "elementwise", "qkv.k_neuron", macs),
+            ("q_kv", "elementwise", "qkv.q_neuron", macs),
+        )
 
 
 class IdentityMixer(TokenMixer):

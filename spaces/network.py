@@ -62,3 +62,28 @@ class SpikingNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_steps(x).mean(dim=0)
+
+    def forward_with_features(
+        self, x: torch.Tensor, taps: tuple[int, ...]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Per-step logits (T, B, K) and the residual stream (T, B, D, N) at each tap, in the
+        order of `taps`, for training-only branches such as surrogate modules.
+
+        Tap 0 is the patch embedding's output, tap k the output of the k-th encoder block
+        (counted over all stages, before any stage transition that follows it). The features
+        are not detached: a loss on them trains the layers before the tap.
+        """
+        depth = sum(isinstance(layer, EncoderBlock) for layer in self.blocks)
+        for tap in taps:
+            if not 0 <= tap <= depth:
+                raise ValueError(f"taps must lie in 0..{depth} (the depth), got {tap}")
+        x = x.reshape(x.shape[0], self.in_channels, *self.spatial)
+        tokens = self.embed(x, self.time_steps)
+        found = {0: tokens}
+        done = 0
+        for layer in self.blocks:
+            tokens = layer(tokens)
+            if isinstance(layer, EncoderBlock):
+                done += 1
+                found[done] = tokens
+        return self.head(tokens), [found[tap] for tap in taps]

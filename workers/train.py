@@ -1,9 +1,14 @@
 """Train and evaluate one architecture for a budget: a plain function, no Ray needed.
 
-AdamW with one warm-up epoch and a cosine schedule, cross-entropy of the time-averaged output,
-gradient clipping, deterministic seeding. After every epoch: validation accuracy, spike rate
-and epoch time go to `on_epoch`, which may ask to stop. After the last epoch of the budget the
-test accuracy is measured too (never before, and never shown to a sampler).
+AdamW with one warm-up epoch and a cosine schedule, gradient clipping, deterministic seeding.
+The loss is the budget's choice (workers/losses.py): cross-entropy of the time-averaged output
+(default), TET, SML or SML with TET. For SML the surrogate modules are built beside the network
+with the same seed and trained by the same optimizer, but they never touch evaluation, metrics,
+spike rates or the returned model, which is the deployable network alone.
+
+After every epoch: validation accuracy, spike rate and epoch time go to `on_epoch`, which may
+ask to stop. After the last epoch of the budget the test accuracy is measured too (never before,
+and never shown to a sampler).
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spaces.arch import ArchSpec
 from spaces.build import build_model
 from spaces.costs import SpikeMonitor, count_params
+from spaces.network import SpikingNetwork
+from spaces.surrogate_modules import SurrogateModules, build_surrogate_modules
 from workers.budget import Budget
 from workers.data import Splits
+from workers.losses import mean_output_ce, sml_loss, tet_loss
 
 EVAL_BATCH = 512
 CLIP_NORM = 1.0
@@ -75,6 +82,36 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def batch_loss(
+    model: SpikingNetwork,
+    surrogates: SurrogateModules | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    budget: Budget,
+) -> torch.Tensor:
+    """The budget's training loss on one batch (surrogate modules needed for the SML losses)."""
+    smoothing = budget.label_smoothing
+    if budget.loss in ("sml", "sml+tet"):
+        if surrogates is None:
+            raise ValueError(f"loss {budget.loss!r} needs the surrogate modules")
+        steps, features = model.forward_with_features(x, surrogates.taps)
+        return sml_loss(
+            steps,
+            surrogates(features),
+            y,
+            alpha=budget.sml_alpha,
+            lam=budget.sml_lambda,
+            tau_kd=budget.sml_tau_kd,
+            tet_lam=budget.tet_lambda if budget.loss == "sml+tet" else None,
+            phi=budget.tet_phi,
+            label_smoothing=smoothing,
+        )
+    steps = model.forward_steps(x)
+    if budget.loss == "tet":
+        return tet_loss(steps, y, budget.tet_lambda, budget.tet_phi, label_smoothing=smoothing)
+    return mean_output_ce(steps, y, label_smoothing=smoothing)
+
+
 def train_and_evaluate(
     spec: ArchSpec,
     data: Splits,
@@ -88,9 +125,13 @@ def train_and_evaluate(
     data = data.to(device)
     model = build_model(spec, seed=seed).to(device)
     params = count_params(model)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=budget.lr, weight_decay=budget.weight_decay
-    )
+    surrogates = None
+    trained = list(model.parameters())
+    if budget.loss in ("sml", "sml+tet"):
+        # Kept apart from the model, so that nothing downstream can see or save them.
+        surrogates = build_surrogate_modules(spec, seed=seed).to(device)
+        trained += list(surrogates.parameters())
+    optimizer = torch.optim.AdamW(trained, lr=budget.lr, weight_decay=budget.weight_decay)
     steps_per_epoch = math.ceil(len(data.y_train) / budget.batch_size)
     total_steps = steps_per_epoch * budget.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -101,17 +142,16 @@ def train_and_evaluate(
     for epoch in range(1, budget.epochs + 1):
         started = time.perf_counter()
         model.train()
+        if surrogates is not None:
+            surrogates.train()
         loss_sum = 0.0
         order = torch.randperm(len(data.y_train), generator=order_rng).to(device)
         for start in range(0, len(order), budget.batch_size):
             batch = order[start : start + budget.batch_size]
-            logits = model(data.x_train[batch])
-            loss = F.cross_entropy(
-                logits, data.y_train[batch], label_smoothing=budget.label_smoothing
-            )
+            loss = batch_loss(model, surrogates, data.x_train[batch], data.y_train[batch], budget)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            nn.utils.clip_grad_norm_(trained, CLIP_NORM)
             optimizer.step()
             scheduler.step()
             loss_sum += float(loss.detach()) * len(batch)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from typing import Any
 
+import ray
 import torch
 from pydantic import BaseModel, ConfigDict
 from ray import tune
@@ -50,10 +52,13 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
     data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
     out_dir = trial_dir(cfg.artifacts_dir, cfg.job_id, cfg.trial_number)
 
+    # Where the trial ran, for the record (a cluster's trials land on any node).
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
+
     def report(metrics: EpochMetrics, model: nn.Module) -> None:
         if metrics.final:
             _save(out_dir, cfg.arch, model)
-        tune.report(metrics.as_dict())
+        tune.report({**metrics.as_dict(), **node})
 
     train_and_evaluate(cfg.arch, data, cfg.budget, seed=cfg.seed, on_epoch=report, device=device)
 

@@ -11,7 +11,9 @@ from spaces.errors import SpecError
 
 EXPECTED: dict[str, type[optuna.samplers.BaseSampler]] = {
     "nsga2": optuna.samplers.NSGAIISampler,
+    "nsga3": optuna.samplers.NSGAIIISampler,
     "tpe": optuna.samplers.TPESampler,
+    "gp": optuna.samplers.GPSampler,
     "random": optuna.samplers.RandomSampler,
 }
 

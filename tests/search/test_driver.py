@@ -1,0 +1,102 @@
+"""The driver on a real local Ray: multi-objective early stopping end to end, and a two-node
+Ray cluster on this machine with trials finishing on both nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from search.driver import DriverConfig, run_job
+from search.job_spec import JobSpec
+from search.records import ATTR_CURVE, ATTR_NODE
+from search.results import list_trials, pareto_front
+from search.study import open_storage, study_name
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+TINY_SPACE = {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "downsample": [2]}
+OBJECTIVES = ["accuracy", "params", "spike_rate"]
+
+
+def _spec(**overrides: Any) -> JobSpec:
+    spec: dict[str, Any] = {
+        "name": "driver-test",
+        "dataset": {"name": "digits"},
+        "n_trials": 4,
+        "max_concurrent": 2,
+        "budget": {"epochs": 2, "batch_size": 64},
+        "sampler": "random",
+        "seed": 5,
+        "space": TINY_SPACE,
+    }
+    spec.update(overrides)
+    return JobSpec.model_validate(spec)
+
+
+def _config(tmp_path: Path, **overrides: Any) -> DriverConfig:
+    return DriverConfig(
+        database_url=f"sqlite:///{tmp_path}/driver.db",
+        data_dir=tmp_path / "data",
+        artifacts_dir=tmp_path / "artifacts",
+        num_cpus=2,
+        **overrides,
+    )
+
+
+def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) -> None:
+    """Grace 1 epoch, eta 2, budget 3 epochs: of the trials that reach the first rung, those
+    behind on the front stop after 1 epoch. They stay in the study, tagged, with their curve,
+    and the front holds only trials that trained all 3 epochs."""
+    spec = _spec(
+        n_trials=6,
+        budget={"epochs": 3, "batch_size": 128},
+        early_stopping={"kind": "mo_asha", "grace_epochs": 1, "reduction_factor": 2},
+        space={**TINY_SPACE, "dims": [8, 16, 32], "time_steps": [1, 2]},
+    )
+    config = _config(tmp_path)
+    run_job(1, spec, config)
+
+    storage = open_storage(config.database_url)
+    records, count = list_trials(storage, 1, OBJECTIVES, limit=100, offset=0)
+    assert count == 6 and all(r.state == "complete" for r in records)
+    stopped = [r for r in records if r.early_stopped]
+    full = [r for r in records if not r.early_stopped]
+    assert stopped, "no trial was stopped early"
+    assert full, "every trial was stopped"
+    assert all(r.epochs_trained < 3 for r in stopped)
+    assert all(r.epochs_trained == 3 for r in full)
+    study = optuna.load_study(study_name=study_name(1), storage=storage)
+    for trial in study.get_trials():
+        curve = trial.user_attrs[ATTR_CURVE]
+        assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
+    front, hypervolume = pareto_front(storage, 1, OBJECTIVES)
+    assert front and hypervolume > 0
+    assert {r.number for r in front} <= {r.number for r in full}
+
+
+def test_trials_finish_on_both_nodes_of_a_two_node_cluster(tmp_path: Path) -> None:
+    """A head and a worker node (separate raylets on this machine), one CPU each; the driver
+    joins the cluster by address, and each trial records the node it trained on."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        config = _config(tmp_path, ray_address=cluster.address)
+        run_job(1, _spec(n_trials=4, budget={"epochs": 1, "batch_size": 128}), config)
+        storage = open_storage(config.database_url)
+        study = optuna.load_study(study_name=study_name(1), storage=storage)
+        trials = study.get_trials()
+        assert len(trials) == 4
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+        nodes = {t.user_attrs[ATTR_NODE]["node_id"] for t in trials}
+        assert nodes == {node.node_id for node in cluster.list_all_nodes()}
+    finally:
+        cluster.shutdown()
