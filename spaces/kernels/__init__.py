@@ -1,14 +1,18 @@
 """Multi-step neuron kernels, and the one place where a neuron's time loop is chosen.
 
-`multistep(neuron, x_seq)` is what every neuron's forward calls. The fused op (one autograd
-node, hand-written backward, see fused.py) runs wherever it can: its forward is identical to
-the step-by-step loop, its backward equal to autograd's through that loop up to rounding.
+`multistep(neuron, x_seq)` is what every neuron's forward calls. On a CUDA tensor, with Triton
+importable, the op runs as two Triton kernels (triton_neuron.py); everywhere else as the fused
+op of PyTorch operations (fused.py). Both are one autograd node with a hand-written backward;
+the fused op's forward is identical to the step-by-step loop, the Triton kernels' equal to it up
+to float rounding, and both backwards equal autograd's through that loop up to rounding.
 The step-by-step loop (`SpikingNeuron.step_by_step`) stays the reference that tests compare
 against, and what an exported module runs, since it needs nothing but torch.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,7 +22,33 @@ from spaces.kernels.fused import NeuronConfig, fused_multistep
 if TYPE_CHECKING:
     from spaces.neurons import SpikingNeuron
 
-__all__ = ["NeuronConfig", "fused_multistep", "multistep"]
+__all__ = ["NeuronConfig", "choose_kernel", "fused_multistep", "multistep"]
+
+
+Kernel = Callable[
+    [torch.Tensor, "float | torch.Tensor", "torch.Tensor | None", NeuronConfig], torch.Tensor
+]
+TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@functools.cache
+def triton_kernel() -> Kernel | None:
+    """The Triton op, or None where Triton does not import (CPU-only installs). Imported on the
+    first CUDA call rather than with spaces, so CPU processes never pay for it."""
+    try:
+        from spaces.kernels.triton_neuron import triton_multistep
+    except Exception:  # ImportError, or a Triton that cannot initialise its backend
+        return None
+    return triton_multistep
+
+
+def choose_kernel(x_seq: torch.Tensor) -> Kernel:
+    """The one place where the implementation of a neuron's time loop is chosen."""
+    if x_seq.is_cuda and x_seq.dtype in TRITON_DTYPES:
+        kernel = triton_kernel()
+        if kernel is not None:
+            return kernel
+    return fused_multistep
 
 
 def multistep(neuron: SpikingNeuron, x_seq: torch.Tensor) -> torch.Tensor:
@@ -35,4 +65,4 @@ def multistep(neuron: SpikingNeuron, x_seq: torch.Tensor) -> torch.Tensor:
         alpha=neuron.alpha,
         klif=slope is not None,
     )
-    return fused_multistep(x_seq, neuron.decay(), slope, cfg)
+    return choose_kernel(x_seq)(x_seq, neuron.decay(), slope, cfg)
