@@ -11,13 +11,15 @@ from spaces.space import SpaceConstraints
 from workers.budget import Budget
 from workers.dataset_ref import DatasetRef
 
-Objective = Literal["accuracy", "params", "spike_rate"]
+Objective = Literal["accuracy", "params", "spike_rate", "energy", "sops"]
 
 # Direction of each objective; accuracy is the only one to maximise.
 DIRECTIONS: dict[str, str] = {
     "accuracy": "maximize",
     "params": "minimize",
     "spike_rate": "minimize",
+    "energy": "minimize",  # pJ per sample, E_SNN (45 nm convention, spaces/energy.py)
+    "sops": "minimize",  # synaptic operations per sample
 }
 
 
@@ -43,11 +45,15 @@ class JobSpec(BaseModel):
     budget: Budget
     sampler: SamplerName = "nsga2"
     objectives: tuple[Objective, ...] = Field(
-        ("accuracy", "params", "spike_rate"), min_length=1, max_length=3
+        ("accuracy", "params", "spike_rate"), min_length=1, max_length=5
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
     space: SpaceConstraints = SpaceConstraints()
     early_stopping: EarlyStopping = EarlyStopping()
+    # Constraint on an outcome known only after training, through Optuna's constraint API: the
+    # sampler prefers candidates that meet it. (A size limit known before training is
+    # space.max_params: candidates above it are never trained.)
+    max_energy_pj: float | None = Field(None, gt=0.0, le=1e15)
     cpus_per_trial: float = Field(1.0, gt=0.0, le=256.0)
     gpus_per_trial: float = Field(0.0, ge=0.0, le=16.0)
 

@@ -5,6 +5,8 @@ Every objective is mapped to a value to minimise in [0, 1], so that one fixed re
     accuracy   -> 1 - accuracy
     params     -> log10(params) / 8, clipped to [0, 1]   (1e8 parameters or more count as 1)
     spike_rate -> spike_rate, clipped to [0, 1]
+    energy     -> log10(pJ per sample) / 12, clipped  (1 J per sample or more counts as 1)
+    sops       -> log10(SOPs per sample) / 12, clipped
 The hypervolume is the measure of the region those points dominate inside the unit box.
 """
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 REFERENCE_POINT = 1.0
 _PARAMS_DECADES = 8.0
+_COST_DECADES = 12.0
 
 
 def normalise(objective: str, value: float) -> float:
@@ -25,6 +28,8 @@ def normalise(objective: str, value: float) -> float:
         cost = math.log10(max(value, 1.0)) / _PARAMS_DECADES
     elif objective == "spike_rate":
         cost = value
+    elif objective in ("energy", "sops"):
+        cost = math.log10(max(value, 1.0)) / _COST_DECADES
     else:
         raise ValueError(f"no normalisation for objective {objective!r}")
     return min(1.0, max(0.0, cost))

@@ -20,6 +20,7 @@ ATTR_EARLY_STOPPED = "early_stopped"  # True when a scheduler stopped it before 
 ATTR_TEST_ACCURACY = "test_accuracy"  # on the test split, finished trials only
 ATTR_DURATION_S = "duration_s"  # wall time of the trial's training
 ATTR_CURVE = "curve"  # per-epoch metrics: list of dicts
+ATTR_COSTS = "costs"  # params, flops, sops, energy, energy_ann, spike_rate of the last epoch
 ATTR_ERROR = "error"  # why a trial failed, when it did
 ATTR_NODE = "node"  # {"node_id", "hostname"} of the Ray node the trial trained on
 ATTR_REJECTED = "rejected"  # why a draw broke a constraint known before training (never trained)

@@ -19,6 +19,7 @@ from search.optuna_space import OptunaSuggester
 from search.records import (
     ATTR_ARCH,
     ATTR_BUDGET_EPOCHS,
+    ATTR_COSTS,
     ATTR_CURVE,
     ATTR_DURATION_S,
     ATTR_EARLY_STOPPED,
@@ -35,7 +36,17 @@ from spaces.space import SearchSpace
 MAX_REJECTED_DRAWS = 200
 
 # Per-epoch keys kept in a trial's curve.
-CURVE_KEYS = ("epoch", "train_loss", "accuracy", "spike_rate", "epoch_time_s")
+CURVE_KEYS = (
+    "epoch",
+    "train_loss",
+    "accuracy",
+    "spike_rate",
+    "energy",
+    "sops",
+    "epoch_time_s",
+)
+# Cost metrics of the trained network, kept as one user attribute at completion.
+COST_KEYS = ("params", "flops", "sops", "energy", "energy_ann", "spike_rate")
 
 
 class DefineByRun:
@@ -118,6 +129,9 @@ class StudySearch(OptunaSearch):
                 ot_trial.set_user_attr(
                     ATTR_NODE, {"node_id": result["node_id"], "hostname": result.get("hostname")}
                 )
+            ot_trial.set_user_attr(
+                ATTR_COSTS, {k: float(result[k]) for k in COST_KEYS if k in result}
+            )
             if result.get("test_accuracy") is not None:
                 ot_trial.set_user_attr(ATTR_TEST_ACCURACY, float(result["test_accuracy"]))
         if error:

@@ -1,4 +1,4 @@
-"""Data sets for training candidates: scikit-learn's bundled digits and npz files.
+"""Data sets for training candidates: scikit-learn's bundled digits, npz files and CIFAR folders.
 
 No preprocessing happens outside the model: inputs are only cast to float32, so an exported
 network sees exactly what the trained one saw. The test split is the file's (or, for digits,
@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from spaces.errors import DataError
-from workers.dataset_ref import DatasetRef, DigitsDataset, resolve_npz_path
+from workers.cifar import read_cifar
+from workers.dataset_ref import CifarDataset, DatasetRef, DigitsDataset, resolve_npz_path
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 VAL_FRACTION = 0.15
@@ -55,6 +56,9 @@ def load_dataset(ref: DatasetRef, data_dir: str | Path, seed: int = 0) -> Splits
     if isinstance(ref, DigitsDataset):
         name = "digits"
         x_train, y_train, x_test, y_test = _digits_arrays()
+    elif isinstance(ref, CifarDataset):
+        name = ref.path
+        x_train, y_train, x_test, y_test = read_cifar(ref.name, resolve_npz_path(ref, data_dir))
     else:
         path = resolve_npz_path(ref, data_dir)
         name = ref.path

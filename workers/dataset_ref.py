@@ -1,4 +1,5 @@
-"""How a job names its data set: the bundled digits, or an npz file under the data dir.
+"""How a job names its data set: the bundled digits, an npz file or a CIFAR folder under the
+data dir.
 
 Paths are relative to the configured data directory and may not leave it; `resolve_npz_path`
 is the one place that turns a reference into a file path, so every caller gets the same check.
@@ -21,11 +22,10 @@ class DigitsDataset(BaseModel):
     name: Literal["digits"]
 
 
-class NpzDataset(BaseModel):
-    """An npz file with x_train, y_train, x_test, y_test (see the README for layouts)."""
+class _UnderDataDir(BaseModel):
+    """A data set at a path relative to the data directory, which the path may not leave."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: Literal["npz"]
     path: str = Field(..., min_length=1, max_length=1024)
 
     @field_validator("path")
@@ -41,10 +41,22 @@ class NpzDataset(BaseModel):
         return value
 
 
-DatasetRef = Annotated[DigitsDataset | NpzDataset, Field(discriminator="name")]
+class NpzDataset(_UnderDataDir):
+    """An npz file with x_train, y_train, x_test, y_test (see the README for layouts)."""
+
+    name: Literal["npz"]
 
 
-def resolve_npz_path(ref: NpzDataset, data_dir: str | Path) -> Path:
+class CifarDataset(_UnderDataDir):
+    """A CIFAR-10 or CIFAR-100 "python version" folder (workers/cifar.py)."""
+
+    name: Literal["cifar10", "cifar100"]
+
+
+DatasetRef = Annotated[DigitsDataset | NpzDataset | CifarDataset, Field(discriminator="name")]
+
+
+def resolve_npz_path(ref: NpzDataset | CifarDataset, data_dir: str | Path) -> Path:
     """The file a reference names, refusing anything (symlinks included) outside data_dir."""
     root = Path(data_dir).resolve()
     path = (root / ref.path).resolve()

@@ -6,9 +6,9 @@ The loss is the budget's choice (workers/losses.py): cross-entropy of the time-a
 with the same seed and trained by the same optimizer, but they never touch evaluation, metrics,
 spike rates or the returned model, which is the deployable network alone.
 
-After every epoch: validation accuracy, spike rate and epoch time go to `on_epoch`, which may
-ask to stop. After the last epoch of the budget the test accuracy is measured too (never before,
-and never shown to a sampler).
+After every epoch: validation accuracy, spike rate, energy, SOPs and epoch time go to
+`on_epoch`, which may ask to stop. After the last epoch of the budget the test accuracy is
+measured too (never before, and never shown to a sampler).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from torch import nn
 from spaces.arch import ArchSpec
 from spaces.build import build_model
 from spaces.costs import SpikeMonitor, count_params
+from spaces.energy import measure_costs
 from spaces.network import SpikingNetwork
 from spaces.surrogate_modules import SurrogateModules, build_surrogate_modules
 from workers.budget import Budget
@@ -31,6 +32,8 @@ from workers.data import Splits
 from workers.losses import mean_output_ce, sml_loss, tet_loss
 
 EVAL_BATCH = 512
+# Energy and SOPs are measured on this many validation samples: rates settle well before that.
+COST_SAMPLES = 256
 CLIP_NORM = 1.0
 
 
@@ -42,6 +45,11 @@ class EpochMetrics:
     spike_rate: float  # validation split
     params: int
     epoch_time_s: float
+    # Per sample, on the first COST_SAMPLES validation samples (spaces/energy.py conventions).
+    energy: float = 0.0  # pJ, E_SNN
+    sops: float = 0.0  # synaptic operations
+    flops: float = 0.0  # multiply-accumulates per time step
+    energy_ann: float = 0.0  # pJ, an ANN of the same shape
     final: bool = False  # the last epoch of the full budget
     test_accuracy: float | None = None  # only when final
 
@@ -156,6 +164,7 @@ def train_and_evaluate(
             scheduler.step()
             loss_sum += float(loss.detach()) * len(batch)
         accuracy, spike_rate = evaluate(model, data.x_val, data.y_val)
+        costs = measure_costs(model, data.x_val[:COST_SAMPLES])
         final = epoch == budget.epochs
         test_accuracy = evaluate(model, data.x_test, data.y_test)[0] if final else None
         metrics = EpochMetrics(
@@ -165,6 +174,10 @@ def train_and_evaluate(
             spike_rate=spike_rate,
             params=params,
             epoch_time_s=time.perf_counter() - started,
+            energy=costs.energy_snn_pj,
+            sops=costs.sops,
+            flops=float(costs.flops),
+            energy_ann=costs.energy_ann_pj,
             final=final,
             test_accuracy=test_accuracy,
         )

@@ -49,3 +49,23 @@ def test_make_sampler_class_and_seed(name: str) -> None:
 def test_unknown_sampler(name: str) -> None:
     with pytest.raises(SpecError, match="unknown"):
         make_sampler(name, 0)
+
+
+@pytest.mark.parametrize("name", ["nsga2", "nsga3", "tpe", "gp"])
+def test_energy_constraint_reaches_the_sampler(name: str) -> None:
+    """Optuna stores the constraint values of every finished trial: feasible (<= 0) below the
+    limit, the excess above it."""
+    from search.constraints import EnergyConstraint
+    from search.records import ATTR_COSTS
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = make_sampler(name, 0, EnergyConstraint(1000.0))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    energies = [400.0, 2500.0, 1000.0]
+    for energy in energies:
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.set_user_attr(ATTR_COSTS, {"energy": energy})
+        study.tell(trial, [x, energy])
+    stored = [list(t.system_attrs["constraints"]) for t in study.get_trials()]
+    assert stored == [[-600.0], [1500.0], [0.0]]

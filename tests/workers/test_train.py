@@ -10,10 +10,11 @@ from torch import nn
 from spaces.arch import ArchSpec
 from spaces.build import build_model
 from spaces.costs import count_params
+from spaces.energy import measure_costs
 from workers.budget import Budget
 from workers.data import Splits, load_dataset
 from workers.dataset_ref import DigitsDataset
-from workers.train import EpochMetrics, evaluate, train_and_evaluate
+from workers.train import COST_SAMPLES, EpochMetrics, evaluate, train_and_evaluate
 
 
 def _spec(dim: int = 16, mixer: str = "stm") -> ArchSpec:
@@ -79,9 +80,16 @@ def test_curve_has_one_entry_per_epoch(small: Splits) -> None:
             "spike_rate",
             "params",
             "epoch_time_s",
+            "energy",
+            "sops",
+            "flops",
+            "energy_ann",
             "final",
             "test_accuracy",
         }
+        # The first layers cost MACs whatever the spikes; at T=2 a FLOP costs the SNN at most
+        # 2 x 0.9 pJ against the ANN's 4.6 pJ.
+        assert m.sops >= 0 and 0 < m.energy <= m.energy_ann and m.flops > 0
     # The callback saw every epoch's metrics and the model being trained.
     assert [m for m, _ in seen] == curve
     assert all(model is result.model for _, model in seen)
@@ -90,6 +98,8 @@ def test_curve_has_one_entry_per_epoch(small: Splits) -> None:
     acc, rate = evaluate(result.model, small.x_val, small.y_val)
     assert acc == curve[-1].accuracy and rate == curve[-1].spike_rate
     assert evaluate(result.model, small.x_test, small.y_test)[0] == curve[-1].test_accuracy
+    costs = measure_costs(result.model, small.x_val[:COST_SAMPLES])
+    assert costs.energy_snn_pj == curve[-1].energy and costs.sops == curve[-1].sops
 
 
 def test_callback_can_stop_training(small: Splits) -> None:
