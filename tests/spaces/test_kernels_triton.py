@@ -32,7 +32,8 @@ CHECK = textwrap.dedent(
     # the non-default reset (the interpreter runs each case in numpy, so not all products).
     cases = list(itertools.product(
         ["sigmoid"], [0.0, -0.3, None], [False, True], [True, False], ["lif", "plif", "klif"]
-    )) + list(itertools.product(sorted(tn.SURROGATE_IDS), [-0.3], [False], [True], ["plif", "klif"]))
+    ))
+    cases += itertools.product(sorted(tn.SURROGATE_IDS), [-0.3], [False], [True], ["plif", "klif"])
     for surrogate, v_reset, detach, decay_input, kind in cases:
         cfg = NeuronConfig(0.8, v_reset, decay_input, detach, surrogate,
                            DEFAULT_ALPHA[surrogate], kind == "klif")
