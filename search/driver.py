@@ -2,7 +2,7 @@
 
 Blocking. Connects to the Ray cluster at `ray_address` or starts a local Ray, runs the trials,
 and shuts Ray down again whatever happens. A KeyboardInterrupt (the job runner turns SIGTERM
-into one) stops the trials and propagates.
+into one) stops the trials and propagates. A job whose study has trials resumes from it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from search.constraints import EnergyConstraint
 from search.job_spec import JobSpec
+from search.resume import WORKER_RESTARTS, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
@@ -34,17 +36,26 @@ class DriverConfig:
     artifacts_dir: Path
     ray_address: str | None = None
     num_cpus: int | None = None
+    verbose: int = 1  # Ray Tune's status tables: 0 when a caller shows its own progress
 
 
 def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
     # Load the data once here: a bad data set fails the job before any trial is started.
     data = load_dataset(spec.dataset, config.data_dir, seed=spec.seed)
     space = SearchSpace(spec.space, data.input_shape, data.num_classes)
+    # Resume (search/resume.py): settle what a dead driver left in the study; run what is left.
+    plan = prepare_resume(open_storage(config.database_url), job_id, spec.n_trials, spec.seed)
+    if plan.remaining == 0:
+        return
     searcher = StudySearch(
         space=DefineByRun(space, spec.budget.epochs),
         metric=list(spec.objectives),
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
-        sampler=make_sampler(spec.sampler, spec.seed),
+        sampler=make_sampler(
+            spec.sampler,
+            plan.seed,
+            None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
+        ),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),
         budget_epochs=spec.budget.epochs,
@@ -70,14 +81,14 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
                 scheduler=make_scheduler(spec.early_stopping, spec.objectives, spec.budget.epochs),
-                num_samples=spec.n_trials,
+                num_samples=plan.remaining,
                 max_concurrent_trials=spec.max_concurrent,
             ),
             run_config=tune.RunConfig(
                 name=study_name(job_id),
                 storage_path=str((job_dir(config.artifacts_dir, job_id) / "ray").resolve()),
-                verbose=1,
-                failure_config=tune.FailureConfig(max_failures=0),
+                verbose=config.verbose,
+                failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS),
             ),
         )
         tuner.fit()

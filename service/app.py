@@ -5,14 +5,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from service.api.deps import guard_writes_and_downloads
 from service.api.errors import install_error_handlers
+from service.api.front_cache import FrontCache
+from service.api.limits import BodySizeLimit
 from service.api.routes import health, jobs, trials
 from service.dashboard import routes as dashboard
 from service.db import get_engine
 from service.jobs import JobManager
+from service.schemas import ErrorOut
 from service.settings import Settings, get_settings
+
+# Every error the API answers is `{"detail": ...}` (service.api.errors); documented once here so
+# that clients and schema checkers (schemathesis) know every route's error bodies.
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": description}
+    for code, description in (
+        (401, "the bearer token is missing or wrong (writes and downloads)"),
+        (404, "no such job or trial"),
+        (409, "the job or trial is not in a state that allows this"),
+        (413, "the request body is too large"),
+        (503, "the database is unavailable"),
+    )
+}
 
 
 def create_app(settings: Settings | None = None, start_jobs: bool = True) -> FastAPI:
@@ -26,7 +43,7 @@ def create_app(settings: Settings | None = None, start_jobs: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        get_engine(settings.database_url)  # create the tables; fail early when unreachable
+        get_engine(settings.database_url)  # migrate the tables; fail early when unreachable
         manager = JobManager(settings) if start_jobs else None
         app.state.job_manager = manager
         if manager is not None:
@@ -37,8 +54,16 @@ def create_app(settings: Settings | None = None, start_jobs: bool = True) -> Fas
             if manager is not None:
                 manager.stop()
 
-    app = FastAPI(title="spikenas", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="spikenas",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(guard_writes_and_downloads)],
+        responses=_ERRORS,
+    )
     app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FrontCache, engine=lambda: get_engine(settings.database_url))
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)

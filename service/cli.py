@@ -1,4 +1,4 @@
-"""The `spikenas` command: serve | demo.
+"""The `spikenas` command: serve | demo | search | train.
 
 Errors reach the user as one line on stderr, never a traceback: exit code 2 for usage and
 settings (a bad SPIKENAS_* value, a public address without a token), 1 for a failure.
@@ -73,7 +73,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a real search on digits through the service")
     add_demo_arguments(demo)
     demo.set_defaults(func=_demo)
+    search = commands.add_parser("search", help="run one search job without the server")
+    search.add_argument("spec", help="a job spec as JSON (the body of POST /api/jobs)")
+    search.set_defaults(func=_search)
+    train = commands.add_parser("train", help="train one architecture and print its metrics")
+    _add_train_arguments(train)
+    train.set_defaults(func=_train)
     return parser
+
+
+def _search(args: argparse.Namespace) -> int:
+    from service.search_cmd import main as search_main
+
+    return search_main(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from service.train_cmd import run_train
+
+    return run_train(args)
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    # Declared here rather than in train_cmd, which imports torch: `spikenas --help` stays fast.
+    parser.add_argument("spec", help="an architecture spec as JSON (a trial's `arch`)")
+    parser.add_argument("--dataset", default="digits", help="digits, or the path of an npz file")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--loss", default="ce", help="ce, tet, sml or sml+tet")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="a folder for model.py and weights.pt")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.errors import StoreError
-from service.models import Base
+from service.migrations import upgrade
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,16 +46,20 @@ def _create_engine(database_url: str) -> Engine:
 
 @functools.lru_cache(maxsize=8)
 def get_engine(database_url: str) -> Engine:
-    """The engine of a URL, created once, with the service's tables created in it."""
+    """The engine of a URL, created once, with the service's tables migrated to the newest
+    revision (created in an empty database, upgraded in one an older release wrote)."""
     try:
         engine = _create_engine(database_url)
     except (SQLAlchemyError, ImportError) as e:  # a malformed URL, a driver not installed
         raise StoreError(f"cannot use the database URL: {e.__class__.__name__}: {e}") from e
     try:
-        Base.metadata.create_all(engine)
+        upgrade(engine)
     except SQLAlchemyError as e:
         engine.dispose()
         raise StoreError(f"cannot use the database: {describe(e)}") from e
+    except CommandError as e:  # a revision this release does not know: a newer one wrote it
+        engine.dispose()
+        raise StoreError(f"cannot migrate the database: {e}") from e
     return engine
 
 

@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from service.front_table import front_table
+
 DEMO_JOB: dict[str, Any] = {
     "name": "digits-demo",
     "dataset": {"name": "digits"},
@@ -103,25 +105,6 @@ def _watch(client: Client, job_id: int) -> dict[str, Any]:
         time.sleep(2)
 
 
-def _front_table(front: list[dict[str, Any]]) -> str:
-    header = (
-        f"{'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'params':>8}  {'spike rate':>10}  arch"
-    )
-    rows = [header, "-" * len(header)]
-    for t in front:
-        v = t["values"]
-        test = "-" if t["test_accuracy"] is None else f"{t['test_accuracy']:.4f}"
-        arch = t["arch"] or {}
-        mixers = ",".join(b["mixer"]["kind"] for s in arch.get("stages", []) for b in s["blocks"])
-        dims = "x".join(str(s["dim"]) for s in arch.get("stages", []))
-        desc = f"dim {dims}, T={arch.get('time_steps')}, mixers [{mixers}]"
-        rows.append(
-            f"{t['number']:>5}  {v.get('accuracy', 0):>7.4f}  {test:>8}  "
-            f"{int(v.get('params', 0)):>8}  {v.get('spike_rate', 0):>10.4f}  {desc}"
-        )
-    return "\n".join(rows)
-
-
 def run(host: str, port: int, out_dir: Path, wait: bool) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     base = f"http://{host}:{port}"
@@ -149,7 +132,7 @@ def run(host: str, port: int, out_dir: Path, wait: bool) -> int:
         pareto = client.json("GET", f"/api/jobs/{job['id']}/pareto")
         front = pareto["data"]
         print(f"\nPareto front ({len(front)} trials, hypervolume {pareto['hypervolume']:.4f}):")
-        print(_front_table(front))
+        print(front_table(front))
         best = max(front, key=lambda t: t["values"]["accuracy"])
         n = best["number"]
         for suffix, path in (("export", "winner.py"), ("weights", "winner.pt")):

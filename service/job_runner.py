@@ -7,9 +7,11 @@ search through search.driver and writes the job's final status itself:
   cancelled when SIGTERM arrives and a cancel was requested (SIGTERM becomes KeyboardInterrupt,
     which the driver answers by stopping Ray);
   failed with a one-paragraph reason on an exception (the traceback goes to the log only).
-A SIGTERM without a cancel request ends the runner with no status written: the job manager
-records why (the service stopping, or the exit code and the log's tail).
-Exit code 0 when the job succeeded or was cancelled, 1 otherwise.
+A SIGTERM without a cancel request, or a lost database (a connection error from the store or
+from Optuna, anywhere in the search), ends the runner with no status written and the exit code
+EXIT_RESUME: the job manager puts the job back in the queue, and the next driver resumes it
+from its study (search.resume).
+Exit code 0 when the job succeeded or was cancelled, EXIT_RESUME to be resumed, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ import signal
 import sys
 from types import FrameType
 
+import optuna
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from search.driver import DriverConfig, run_job
+from search.resume import close_interrupted
+from search.study import open_storage
 from service.db import session_scope
+from service.errors import StoreError
 from service.job_store import finish_running, get_job, job_spec
+from service.process import EXIT_RESUME
 from service.settings import Settings, get_settings
 from spaces.errors import SpikenasError
 
@@ -56,6 +64,24 @@ def one_paragraph(error: BaseException) -> str:
     return text + " (details in the job's driver.log)"
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether an error, or one it was raised from, is the database going away (a restart, a
+    dropped connection): worth resuming the job for, unlike a bug or a bad spec. Ray and
+    Optuna wrap the driver's errors, so the whole chain is searched."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OperationalError, DisconnectionError, StoreError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, optuna.exceptions.StorageInternalError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _finish(settings: Settings, job_id: int, status: str, error: str | None = None) -> None:
     with session_scope(settings.database_url) as session:
         if not finish_running(session, job_id, status, error):
@@ -74,12 +100,19 @@ def _interrupted(settings: Settings, job_id: int) -> int:
     if _cancel_requested(settings, job_id):
         log.info("job %d: cancelled", job_id)
         _finish(settings, job_id, "cancelled")
+        # Ray stopped the trials without telling the study: close them, keeping the finished.
+        closed = close_interrupted(
+            open_storage(settings.database_url),
+            job_id,
+            "the job was cancelled while this trial ran",
+        )
+        log.info("job %d: %d running trials closed", job_id, len(closed))
         return 0
     log.warning("job %d: stopped by a signal without a cancel request", job_id)
-    return 1
+    return EXIT_RESUME
 
 
-def run(settings: Settings, job_id: int) -> int:
+def run(settings: Settings, job_id: int, verbose: int = 1) -> int:
     with session_scope(settings.database_url) as session:
         job = get_job(session, job_id)
         status, cancel, spec = job.status, job.cancel_requested, job_spec(job)
@@ -99,6 +132,7 @@ def run(settings: Settings, job_id: int) -> int:
         artifacts_dir=settings.artifacts_dir,
         ray_address=settings.ray_address,
         num_cpus=settings.ray_num_cpus,
+        verbose=verbose,
     )
     log.info("job %d (%s): starting the search", job_id, spec.name)
     try:
@@ -109,6 +143,9 @@ def run(settings: Settings, job_id: int) -> int:
         return _interrupted(settings, job_id)
     except Exception as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if is_transient(e):
+            log.exception("job %d: lost the database; stopping, to be resumed", job_id)
+            return EXIT_RESUME
         log.exception("job %d failed", job_id)
         _finish(settings, job_id, "failed", one_paragraph(e))
         return 1
@@ -136,13 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.register(signal.SIGUSR2, all_threads=True)  # Tune takes SIGUSR1
     try:
         return run(get_settings(), args.job_id)
+    except StoreError as e:
+        # The database is unreachable: nothing to record anything in. The manager resumes the
+        # job when it can reach the database again.
+        log.error("job %d: %s", args.job_id, e)
+        return EXIT_RESUME
     except (SpikenasError, ValidationError) as e:
-        # Settings or the store: nothing to record the failure in; the manager reads the log.
+        # Settings: nothing to record the failure in; the manager reads the log.
         log.error("job %d: %s", args.job_id, e)
         return 1
     except KeyboardInterrupt:
         log.warning("job %d: interrupted before the search started", args.job_id)
-        return 1
+        return EXIT_RESUME
 
 
 if __name__ == "__main__":

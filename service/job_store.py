@@ -73,6 +73,21 @@ def request_cancel(session: Session, job_id: int) -> Job:
     return get_job(session, job_id)
 
 
+def requeue_running(session: Session, job_id: int, max_resumes: int, count: bool = True) -> bool:
+    """Put a running job whose driver is gone back in the queue, to resume from its study;
+    False when it has been resumed `max_resumes` times already (or is no longer running).
+    `count=False` for a stop that was not the job's doing (the service shutting down)."""
+    values: dict[str, object] = {"status": "queued", "pid": None}
+    condition = [Job.id == job_id, Job.status == "running", Job.cancel_requested.is_(False)]
+    if count:
+        values["resumes"] = Job.resumes + 1
+        condition.append(Job.resumes < max_resumes)
+    result = session.execute(
+        update(Job).where(*condition).values(**values).execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def finish_running(session: Session, job_id: int, status: str, error: str | None = None) -> bool:
     """Write a running job's final status; False when it had already ended."""
     return _transition(

@@ -1,9 +1,11 @@
 """The job manager: runs each queued job's driver as its own process, outside the API.
 
 A daemon thread, every poll interval:
-  (a) reaps drivers that exited; the runner writes its job's final status itself, and a driver
-      that died without one (killed, crashed) is marked failed with the tail of its log, or
-      cancelled when a cancel had been asked for;
+  (a) reaps drivers that exited; the runner writes its job's final status itself. A driver that
+      ended without one is settled here: cancelled when a cancel had been asked for; back in
+      the queue, to resume from its study (search.resume), when it was killed by a signal or
+      stopped on purpose (exit code EXIT_RESUME: interrupted, database lost), at most
+      `max_resumes` times; failed with the tail of its log otherwise (a crash);
   (b) signals the drivers of jobs whose cancel was requested: SIGTERM to the runner, which
       stops its Ray and records the cancel; SIGKILL to its whole process group (its local Ray
       included) after CANCEL_GRACE_S; what is left of a group is killed when it is reaped;
@@ -11,11 +13,15 @@ A daemon thread, every poll interval:
       `python -m service.job_runner --job-id N` in a new session, output appended to
       <artifacts_dir>/job-<id>/driver.log.
 Drivers are processes rather than threads so that a cancel can kill a whole Ray session and a
-crash in training cannot take the API down.
+crash in training cannot take the API down; and since each leads its own session, a driver
+outlives a service killed under it.
 
-On start, jobs left `running` by a previous server are settled: failed ("service restarted")
-when their driver is gone, adopted (counted, cancellable, reaped) when it still runs. On stop,
-the drivers this manager started are stopped, and their jobs marked failed ("service stopped").
+On start, jobs left `running` by a previous server are settled: adopted (counted, cancellable,
+reaped) when their driver still runs, so the job goes on as if nothing happened; put back in the
+queue to resume when it is gone. On stop, the drivers this manager started are stopped and their
+jobs put back in the queue (not counted as a resume: the job did nothing wrong), to resume when
+a server starts again. A job that ends cancelled or failed here has the trials its driver left
+running failed and tagged, so that its study shows none running.
 """
 
 from __future__ import annotations
@@ -34,18 +40,22 @@ from pathlib import Path
 from sqlalchemy import select
 
 from search.artifacts import job_dir
+from search.resume import close_interrupted
+from search.study import open_storage
 from service.db import session_scope
-from service.job_store import claim_queued, finish_running, set_pid
+from service.job_store import claim_queued, finish_running, requeue_running, set_pid
 from service.models import Job, utcnow
-from service.process import is_runner, log_tail
+from service.process import EXIT_RESUME, describe_exit, is_runner, log_tail
 from service.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 20.0  # Ray needs a few seconds to stop its workers cleanly
 STOP_GRACE_S = 10.0  # shorter: a supervisor stopping the service will not wait long
-RESTARTED = "service restarted: the job's driver was gone when the service started again"
-STOPPED = "service stopped while this job ran"
+RESTARTED = "the job's driver was gone when the service started again"
+STOPPED = "the service stopped while this job ran"
+CANCELLED_TRIAL = "the job was cancelled while this trial ran"
+FAILED_TRIAL = "the job failed while this trial ran"
 
 
 @dataclass
@@ -56,12 +66,21 @@ class _Driver:
     process: subprocess.Popen[bytes] | None  # None: adopted from a previous server
     signalled_at: float | None = None
     killed: bool = False
+    reaped: bool = False  # its group was killed once it exited (never twice: pids are reused)
+
+    @property
+    def adopted(self) -> bool:
+        return self.process is None
+
+    def exited(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is not None
+        return not is_runner(self.pid, self.job_id)
 
     def exit_code(self) -> int | None:
-        """The exit code once it exited (-1 when adopted and so unknown), else None."""
-        if self.process is not None:
-            return self.process.poll()
-        return None if is_runner(self.pid, self.job_id) else -1
+        """The exit code once it exited; None while it runs, and for an adopted driver, whose
+        code its parent (a previous server) would have had to collect."""
+        return None if self.process is None else self.process.poll()
 
     def terminate(self) -> None:
         # The runner alone: it stops its own Ray in order; a SIGTERM to the whole group would
@@ -78,11 +97,19 @@ class _Driver:
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while self.exit_code() is None:
+        while not self.exited():
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
         return True
+
+
+def _note(log_path: Path, text: str) -> None:
+    """Append the manager's word on a job to its driver.log, which users read over the API."""
+    with contextlib.suppress(OSError):
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as f:
+            f.write(f"--- {utcnow().isoformat()} {text}\n")
 
 
 class JobManager:
@@ -108,7 +135,7 @@ class JobManager:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        own = [d for d in self._drivers.values() if d.process is not None]
+        own = [d for d in self._drivers.values() if not d.adopted]
         for driver in own:
             driver.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
@@ -116,7 +143,10 @@ class JobManager:
             if not driver.wait(max(0.0, deadline - time.monotonic())):
                 driver.kill_group()
                 driver.wait(5.0)
-            self._settle(driver, default_error=STOPPED)
+            try:
+                self._settle(driver, stopping=True)
+            except Exception:  # the database is gone too: the next server's recovery settles it
+                log.exception("job %d: could not record that the service stopped", driver.job_id)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -128,13 +158,13 @@ class JobManager:
 
     def tick(self) -> None:
         for driver in list(self._drivers.values()):
-            if driver.exit_code() is not None:
+            if driver.exited():
                 self._settle(driver)
         self._signal_cancelled()
         self._launch_queued()
 
     def recover(self) -> None:
-        """Settle jobs a previous server left running: adopt live drivers, fail the others."""
+        """Settle jobs a previous server left running: adopt live drivers, resume the others."""
         with session_scope(self.settings.database_url) as session:
             rows = session.execute(select(Job.id, Job.pid).where(Job.status == "running")).all()
         for job_id, pid in rows:
@@ -142,11 +172,10 @@ class JobManager:
                 continue
             if pid is not None and is_runner(pid, job_id):
                 log.info("job %d: adopting its running driver (pid %d)", job_id, pid)
+                _note(self._log_path(job_id), f"the service restarted; driver {pid} adopted")
                 self._drivers[job_id] = _Driver(job_id, pid, self._log_path(job_id), None)
                 continue
-            with session_scope(self.settings.database_url) as session:
-                if finish_running(session, job_id, "failed", RESTARTED):
-                    log.warning("job %d: marked failed, its driver is gone", job_id)
+            self._conclude(job_id, RESTARTED, resumable=True, counted=True)
 
     def _launch_queued(self) -> None:
         free = self.settings.max_running_jobs - len(self._drivers)
@@ -220,24 +249,59 @@ class JobManager:
                 driver.kill_group()
                 driver.killed = True
 
-    def _settle(self, driver: _Driver, default_error: str | None = None) -> None:
-        """Forget an exited driver; record an outcome if its runner could not write one."""
-        self._drivers.pop(driver.job_id, None)
+    def _settle(self, driver: _Driver, stopping: bool = False) -> None:
+        """Forget an exited driver once its job's outcome is recorded (kept, and tried again
+        next round, while the database cannot be written)."""
         code = driver.exit_code()
-        if driver.process is not None:
+        if not driver.adopted and not driver.reaped:
             driver.kill_group()  # whatever of its local Ray outlived it
+            driver.reaped = True
+        if stopping:
+            self._conclude(driver.job_id, STOPPED, resumable=True, counted=False)
+        else:
+            # A signal (killed, out of memory) or EXIT_RESUME: the job may go on from its study.
+            # An adopted driver's code is unknown: it wrote no outcome, so it did not crash
+            # cleanly either, and resuming is the safe guess.
+            resumable = code is None or code < 0 or code == EXIT_RESUME
+            self._conclude(
+                driver.job_id, f"its driver {describe_exit(code)}", resumable, counted=True
+            )
+        self._drivers.pop(driver.job_id, None)
+
+    def _conclude(self, job_id: int, why: str, resumable: bool, counted: bool) -> None:
+        """Record the outcome of a running job whose driver is gone without writing one."""
+        log_path = self._log_path(job_id)
         with session_scope(self.settings.database_url) as session:
-            job = session.get(Job, driver.job_id)
+            job = session.get(Job, job_id, populate_existing=True)
             if job is None or job.status != "running":
                 return  # the runner wrote its final status
+            resumes = job.resumes
             if job.cancel_requested:
-                finish_running(session, driver.job_id, "cancelled")
-                return
-            error = default_error or (
-                f"the driver exited with code {code} before recording an outcome; "
-                f"the end of its log:\n{log_tail(driver.log_path)}"
+                finish_running(session, job_id, "cancelled")
+                outcome = "cancelled"
+            elif resumable and requeue_running(
+                session, job_id, self.settings.max_resumes, count=counted
+            ):
+                outcome = "queued"
+            else:
+                if resumable:
+                    why += f"; gave up after {resumes} resumes (SPIKENAS_MAX_RESUMES)"
+                finish_running(
+                    session, job_id, "failed", f"{why}; the end of its log:\n" + log_tail(log_path)
+                )
+                outcome = "failed"
+        if outcome == "queued":
+            count = f" (resume {resumes + 1} of {self.settings.max_resumes})" if counted else ""
+            log.warning("job %d: %s; back in the queue to resume%s", job_id, why, count)
+            _note(
+                log_path, f"{why}: the job goes back to the queue to resume from its study{count}"
             )
-            finish_running(session, driver.job_id, "failed", error)
-        log.warning(
-            "job %d: driver exited with code %s without a final status", driver.job_id, code
-        )
+            return
+        reason = CANCELLED_TRIAL if outcome == "cancelled" else FAILED_TRIAL
+        try:
+            closed = close_interrupted(open_storage(self.settings.database_url), job_id, reason)
+        except Exception:  # the outcome is recorded; stale trials are cosmetic, and logged
+            log.exception("job %d: could not close the trials its driver left running", job_id)
+            closed = []
+        log.warning("job %d: %s; %s (%d running trials closed)", job_id, why, outcome, len(closed))
+        _note(log_path, f"{why}: the job is {outcome}")

@@ -1,4 +1,9 @@
-"""The service's own table: jobs. Optuna owns its tables in the same database."""
+"""The service's own table: jobs. Optuna owns its tables in the same database.
+
+The schema is created and upgraded by the migrations in service/migrations/, never by
+`create_all`: a change here needs a new revision there (tests/service/test_migrations.py checks
+that the two agree).
+"""
 
 from __future__ import annotations
 
@@ -67,3 +72,5 @@ class Job(Base):
     # The driver process (the leader of its own process group), while the job runs.
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Times the job went back to the queue to resume from its study after its driver died.
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 LOG_TAIL_BYTES = 2000
@@ -45,3 +46,37 @@ def log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
     if size > limit and "\n" in text:
         text = text.split("\n", 1)[1]
     return text.strip()
+
+
+# The runner's exit code for "stopped before an outcome, resume me": sysexits' EX_TEMPFAIL.
+EXIT_RESUME = 75
+
+
+def describe_exit(code: int | None) -> str:
+    """An exit code as words, for the job's error and log."""
+    if code is None:
+        return "exited (its exit code is unknown: a previous server started it)"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    if code == EXIT_RESUME:
+        return "stopped before the job ended (interrupted, or the database was lost)"
+    return f"exited with code {code}"
+
+
+def read_log(path: Path, offset: int, limit: int, tail: int | None = None) -> tuple[str, int, int]:
+    """(text, size of the whole log, offset of the text): `limit` bytes from `offset`, or the
+    last `tail` bytes. A log not written yet is empty. Bytes cut at a range's edge, and any
+    that are not UTF-8, read as U+FFFD."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - tail) if tail is not None else min(offset, size)
+            f.seek(start)
+            data = f.read(tail if tail is not None else limit)
+    except OSError:
+        return "", 0, 0
+    return data.decode("utf-8", errors="replace"), size, start

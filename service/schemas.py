@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from search.records import Progress, TrialRecord
+from search.results import TrialDetail
 from service.models import JobStatus
 
 
@@ -44,6 +45,34 @@ class TrialOut(TrialRecord):
 class TrialList(BaseModel):
     data: list[TrialOut]
     count: int
+
+
+class TrialDetailOut(TrialDetail):
+    """One trial with its per-epoch curve (epoch, train_loss, accuracy, spike_rate, ...), its
+    budget in epochs, why it failed or was rejected, and when it started and finished."""
+
+
+class HypervolumePointOut(BaseModel):
+    """The hypervolume once `trial` trials had finished, the last of them trial `number`."""
+
+    trial: int
+    number: int
+    completed_at: datetime | None
+    elapsed_s: float | None  # from the start of the job's first trial
+    hypervolume: float
+    front_size: int
+    exact: bool  # False: estimated (4 or 5 objectives and a large front, see search.history)
+
+
+class HypervolumeOut(BaseModel):
+    """The hypervolume after each finished trial, in completion order; `hypervolume` is the
+    last one, the same as GET .../pareto's."""
+
+    data: list[HypervolumePointOut]
+    count: int
+    hypervolume: float
+    exact: bool
+    started_at: datetime | None
 
 
 class ParetoOut(BaseModel):

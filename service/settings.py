@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     api_token: str | None = None  # unset: no auth, and `serve` binds loopback only
     max_running_jobs: int = Field(1, ge=0, le=64)  # 0 queues jobs without starting any
     poll_interval_s: float = Field(1.0, gt=0.0, le=60.0)  # how often the job manager looks
+    # Times a job whose driver died (killed, service restarted, database lost) goes back to the
+    # queue to resume from its study before it is marked failed.
+    max_resumes: int = Field(3, ge=0, le=100)
+    # Request bodies above this are refused with 413 before they are read (a job spec is ~1 kB).
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)
 
     @field_validator("database_url")
     @classmethod

@@ -23,7 +23,11 @@ JobId = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 TrialNumber = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its
+# thread pool, and a hop there per dependency per request is what a busy server cannot afford.
+
+
+async def get_app_settings(request: Request) -> Settings:
     """The settings create_app bound to this app (tests bind their own; serve binds the env's)."""
     settings: Settings = request.app.state.settings
     return settings
@@ -50,7 +54,7 @@ def get_storage(settings: SettingsDep) -> optuna.storages.BaseStorage:
 StorageDep = Annotated[optuna.storages.BaseStorage, Depends(get_storage)]
 
 
-def require_token(request: Request, settings: SettingsDep) -> None:
+async def require_token(request: Request, settings: SettingsDep) -> None:
     """With SPIKENAS_API_TOKEN set, the request must carry `Authorization: Bearer <token>`."""
     if settings.api_token is None:
         return
@@ -62,3 +66,23 @@ def require_token(request: Request, settings: SettingsDep) -> None:
 
 
 AuthDep = Depends(require_token)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Path segments of the routes that hand out what a job made: its models, weights and log.
+DOWNLOADS = frozenset({"export", "weights", "log"})
+
+
+def needs_token(method: str, path: str) -> bool:
+    """Whether a request is a write or a download (those need the token when one is set)."""
+    return method.upper() not in SAFE_METHODS or any(
+        segment in DOWNLOADS or segment.startswith("export") for segment in path.split("/")
+    )
+
+
+async def guard_writes_and_downloads(request: Request, settings: SettingsDep) -> None:
+    """An app-wide dependency: every write and every download needs the token, whichever router
+    declares the route, so that a route added later cannot leave it out. (Routes still declare
+    AuthDep where they need it: it says so in their own code.)"""
+    if needs_token(request.method, request.url.path):
+        await require_token(request, settings)

@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import Conflict, NotFound, StoreError, Unauthorized
@@ -69,8 +70,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Optuna reads go through SQLAlchemy outside our session scope: same answer as StoreError.
-        if isinstance(exc, SQLAlchemyError):
+        # Optuna reads go through SQLAlchemy outside our session scope, and Optuna wraps what
+        # fails there in StorageInternalError: the same answer as StoreError.
+        if isinstance(exc, SQLAlchemyError | StorageInternalError):
             log.error("%s %s: database error: %r", request.method, request.url.path, exc)
             return JSONResponse({"detail": _UNAVAILABLE}, status_code=503)
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -77,3 +77,14 @@ def test_a_space_that_cannot_meet_its_limit_fails_with_a_message(tmp_path: Path)
     )
     with pytest.raises(SpecError, match=rf"{MAX_REJECTED_DRAWS} candidates.*max_params"):
         searcher.suggest("trial_0")
+
+
+def test_a_restarted_trial_keeps_the_curve_of_the_run_that_finishes(tmp_path: Path) -> None:
+    """Ray restarts a trial whose worker died: its epochs are reported from 1 again."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = _searcher(f"sqlite:///{tmp_path}/search.db", SpaceConstraints(dims=(16,)))
+    searcher.suggest("t")
+    for epoch in (1, 2, 1, 2, 2):
+        searcher.on_trial_result("t", {"epoch": epoch, "accuracy": 0.1 * epoch + 0.05})
+    curve = searcher._curves["t"]
+    assert [p["epoch"] for p in curve] == [1.0, 2.0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from optuna.exceptions import StorageInternalError
 
 from service.app import create_app
 from service.settings import Settings
@@ -46,3 +47,16 @@ def test_unknown_route_and_bad_json_are_json(client: TestClient) -> None:
         "/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422 and isinstance(response.json()["detail"], list)
+
+
+def test_optuna_storage_errors_are_503_without_details(settings: Settings) -> None:
+    app = create_app(settings, start_jobs=False)
+
+    def lost() -> None:
+        raise StorageInternalError("An exception is raised during the commit: secret DSN")
+
+    app.add_api_route("/api/lost", lost)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/lost")
+    assert response.status_code == 503 and "secret" not in response.text
+    assert "unavailable" in response.json()["detail"]

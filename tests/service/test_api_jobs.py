@@ -7,8 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import optuna
 from fastapi.testclient import TestClient
 
+from search.resume import ATTR_INTERRUPTED
+from search.study import open_storage, study_name
 from service.db import session_scope
 from service.job_store import claim_queued, finish_running, get_job
 from service.settings import Settings
@@ -93,3 +96,22 @@ def test_queued_cancel_sets_finished_at(client: TestClient, add_job: Callable[..
     job = client.post(f"/api/jobs/{job_id}/cancel").json()
     assert job["status"] == "cancelled" and job["finished_at"] is not None
     assert job["started_at"] is None
+
+
+def test_cancel_of_a_job_waiting_to_resume_closes_its_stale_trials(
+    client: TestClient, settings: Settings, add_job: Callable[..., int]
+) -> None:
+    job_id = add_job()  # queued again after its driver died, its study as the driver left it
+    study = optuna.create_study(
+        storage=open_storage(settings.database_url),
+        study_name=study_name(job_id),
+        directions=["maximize", "minimize", "minimize"],
+    )
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 1000.0, 0.1]))
+    study.ask()  # running when the driver died
+    response = client.post(f"/api/jobs/{job_id}/cancel")
+    assert response.status_code == 202 and response.json()["status"] == "cancelled"
+    progress = client.get(f"/api/jobs/{job_id}").json()["progress"]
+    assert progress == {"complete": 1, "running": 0, "failed": 1, "total": 3}
+    stale = study.get_trials()[1]
+    assert "cancelled" in stale.user_attrs[ATTR_INTERRUPTED]

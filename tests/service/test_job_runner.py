@@ -8,8 +8,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import optuna
+from sqlalchemy.exc import OperationalError
+
 from service.db import session_scope
-from service.job_runner import one_paragraph
+from service.errors import StoreError
+from service.job_runner import is_transient, one_paragraph
 from service.job_store import claim_queued, get_job, request_cancel
 from service.settings import Settings, env_name
 from spaces.errors import DataError
@@ -76,3 +80,24 @@ def test_one_paragraph_drops_remote_tracebacks() -> None:
     assert one_paragraph(ray_like).startswith("RuntimeError: Trial failed. worker died (")
     assert one_paragraph(DataError("no such file")).startswith("no such file (")
     assert len(one_paragraph(ValueError("x" * 5000))) < 700
+
+
+def _raised_from(error: BaseException, outer: BaseException) -> BaseException:
+    try:
+        try:
+            raise error
+        except BaseException:
+            raise outer  # noqa: B904 (implicit context, as Ray Tune re-raises)
+    except BaseException as e:
+        return e
+
+
+def test_a_lost_database_anywhere_in_the_chain_is_transient() -> None:
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    assert is_transient(lost)
+    assert is_transient(StoreError("database error: OperationalError"))
+    optunas = optuna.exceptions.StorageInternalError("commit failed")
+    assert is_transient(_raised_from(_raised_from(lost, optunas), RuntimeError("Tune failed")))
+    assert not is_transient(ValueError("a bug"))
+    assert not is_transient(_raised_from(ValueError("a bug"), RuntimeError("Tune failed")))
+    assert not is_transient(DataError("no such file"))

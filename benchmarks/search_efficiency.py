@@ -1,0 +1,192 @@
+"""Search efficiency: hypervolume against wall time for each sampler, with and without the
+multi-objective ASHA scheduler, at equal budget; and the orchestration overhead per trial.
+
+Run by hand (2 cores: the default settings take about half an hour; --quick a few minutes):
+    .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 2] [--trials 12]
+
+Every configuration runs the product's driver (search.driver.run_job: Ray Tune, OptunaSearch on
+an SQLite study, the scheduler) on digits and on an npz data set generated here (a synthetic
+1-D sequence task: the class is which of 10 frequencies a noisy sine carries), for each seed,
+with the same n_trials, epochs and concurrency (2 trials at a time on 2 CPUs). From the study:
+- the hypervolume of the front of full-budget trials (search.pareto: normalised objectives,
+  reference point 1) after each trial finishes, against wall time since the job started;
+- final hypervolume, the job's wall time, and the time at which it first reached random
+  search's final hypervolume for the same data set and seed ("t to random", ratio to random's
+  wall time; the target is 0.5 or less for the best configuration);
+- orchestration overhead: per trial, its wall time minus the time its epochs report (training,
+  evaluation, metrics), i.e. Ray, Optuna, the database and process start-up; the table gives
+  the median per trial and that median as a share of a 30 s trial (target at most 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from search.driver import DriverConfig, run_job
+from search.job_spec import JobSpec
+from search.pareto import front_hypervolume
+from search.records import ATTR_CURVE, ATTR_EARLY_STOPPED
+from search.study import open_storage, study_name
+
+OBJECTIVES = ["accuracy", "params", "spike_rate"]
+SAMPLERS = ["random", "nsga2", "tpe"]
+SCHEDULERS = ["none", "mo_asha"]
+
+
+@dataclass
+class Run:
+    dataset: str
+    sampler: str
+    scheduler: str
+    seed: int
+    wall_s: float
+    history: list[tuple[float, float]]  # (seconds since start, hypervolume)
+    overhead_s: list[float]
+
+    @property
+    def final_hv(self) -> float:
+        return self.history[-1][1] if self.history else 0.0
+
+    def time_to(self, target: float) -> float:
+        for t, hv in self.history:
+            if hv >= target - 1e-12:
+                return t
+        return math.inf
+
+
+def write_sequences(path: Path, seed: int = 0) -> None:
+    """A 10-class 1-D task: noisy sines of 10 frequencies, 64 samples long."""
+    rng = np.random.default_rng(seed)
+    n, length = 1500, 64
+    y = rng.integers(0, 10, n)
+    t = np.arange(length)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    x = np.sin(2 * np.pi * (1 + y[:, None]) * t / length + phase[:, None])
+    x = (x + rng.normal(0, 0.6, x.shape)).astype(np.float32)
+    np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
+
+
+def job(dataset: str, sampler: str, scheduler: str, seed: int, args: argparse.Namespace) -> JobSpec:
+    ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
+    return JobSpec.model_validate(
+        {
+            "name": f"bench-{dataset}-{sampler}-{scheduler}-{seed}",
+            "dataset": ref,
+            "n_trials": args.trials,
+            "max_concurrent": 2,
+            "budget": {"epochs": args.epochs, "batch_size": 64},
+            "sampler": sampler,
+            "objectives": OBJECTIVES,
+            "seed": seed,
+            "space": {"dims": [16, 32, 48], "max_depth": 3, "time_steps": [1, 2, 4]},
+            "early_stopping": {"kind": scheduler, "grace_epochs": 1, "reduction_factor": 2},
+        }
+    )
+
+
+def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, list, list[float]]:
+    config = DriverConfig(
+        database_url=f"sqlite:///{work}/bench.db",
+        data_dir=work / "data",
+        artifacts_dir=work / "artifacts",
+        num_cpus=2,
+        verbose=0,
+    )
+    started = time.time()
+    run_job(job_id, spec, config)
+    wall = time.time() - started
+    study = optuna.load_study(
+        study_name=study_name(job_id), storage=open_storage(config.database_url)
+    )
+    finished = sorted(
+        (t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE),
+        key=lambda t: t.datetime_complete,
+    )
+    history, full = [], []
+    overhead = []
+    for t in finished:
+        trained = sum(p.get("epoch_time_s", 0.0) for p in t.user_attrs.get(ATTR_CURVE, []))
+        overhead.append((t.datetime_complete - t.datetime_start).total_seconds() - trained)
+        if not t.user_attrs.get(ATTR_EARLY_STOPPED, False):
+            full.append(dict(zip(OBJECTIVES, t.values, strict=True)))
+        elapsed = t.datetime_complete.timestamp() - started
+        history.append((elapsed, front_hypervolume(full, OBJECTIVES) if full else 0.0))
+    return wall, history, overhead
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="4 trials, 2 epochs, 1 seed")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.trials, args.epochs = 1, 4, 2
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="spikenas-bench-search-"))
+    (work / "data").mkdir()
+    write_sequences(work / "data" / "seq.npz")
+    runs: list[Run] = []
+    job_id = 0
+    for dataset in ("digits", "seq"):
+        for seed in range(args.seeds):
+            for sampler in SAMPLERS:
+                for scheduler in SCHEDULERS:
+                    job_id += 1
+                    spec = job(dataset, sampler, scheduler, seed, args)
+                    wall, history, overhead = run_one(spec, work, job_id)
+                    runs.append(Run(dataset, sampler, scheduler, seed, wall, history, overhead))
+                    print(
+                        f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
+                        f"{wall:6.1f} s  hv {runs[-1].final_hv:.4f}",
+                        flush=True,
+                    )
+    print(
+        f"\n{args.trials} trials x {args.epochs} epochs, 2 at a time, {args.seeds} seed(s); "
+        "hypervolume of full-budget trials (normalised, reference 1)"
+    )
+    header = (
+        f"{'data':<6} {'sampler':<7} {'sched':<7} {'final hv':>14} {'wall s':>8} "
+        f"{'t to random s':>13} {'/ random wall':>13} {'overhead s':>10} {'of 30 s':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for dataset in ("digits", "seq"):
+        baseline = {
+            r.seed: r
+            for r in runs
+            if r.dataset == dataset and r.sampler == "random" and r.scheduler == "none"
+        }
+        for sampler in SAMPLERS:
+            for scheduler in SCHEDULERS:
+                group = [
+                    r
+                    for r in runs
+                    if (r.dataset, r.sampler, r.scheduler) == (dataset, sampler, scheduler)
+                ]
+                hvs = [r.final_hv for r in group]
+                reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
+                ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
+                overhead = statistics.median(o for r in group for o in r.overhead_s)
+                spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
+                print(
+                    f"{dataset:<6} {sampler:<7} {scheduler:<7} "
+                    f"{statistics.mean(hvs):>7.4f}±{spread:<6.4f} "
+                    f"{statistics.mean(r.wall_s for r in group):>8.1f} "
+                    f"{statistics.mean(reach):>13.1f} {statistics.mean(ratio):>13.2f} "
+                    f"{overhead:>10.2f} {overhead / 30:>7.1%}"
+                )
+
+
+if __name__ == "__main__":
+    main()
