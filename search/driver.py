@@ -16,7 +16,7 @@ from ray import tune
 
 from search.constraints import EnergyConstraint
 from search.job_spec import JobSpec
-from search.resume import WORKER_RESTARTS, prepare_resume
+from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
@@ -39,14 +39,40 @@ class DriverConfig:
     verbose: int = 1  # Ray Tune's status tables: 0 when a caller shows its own progress
 
 
+# Rounds of tuning one driver runs before it gives up on reaching the requested trials.
+MAX_ROUNDS = 3
+
+
 def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
+    """Run the job's search until its study holds n_trials finished trials (or rounds run out).
+
+    Each round first settles the study (search/resume.py): what a dead driver, or a trial whose
+    completion was lost with the database in this run, left RUNNING is failed, tagged and
+    queued again, and the round runs only what is left of the budget.
+    """
     # Load the data once here: a bad data set fails the job before any trial is started.
     data = load_dataset(spec.dataset, config.data_dir, seed=spec.seed)
     space = SearchSpace(spec.space, data.input_shape, data.num_classes)
-    # Resume (search/resume.py): settle what a dead driver left in the study; run what is left.
-    plan = prepare_resume(open_storage(config.database_url), job_id, spec.n_trials, spec.seed)
-    if plan.remaining == 0:
-        return
+    started = False
+    try:
+        for _ in range(MAX_ROUNDS):
+            plan = prepare_resume(
+                open_storage(config.database_url), job_id, spec.n_trials, spec.seed
+            )
+            if plan.remaining == 0:
+                return
+            if not started:
+                _start_ray(config)
+                started = True
+            _run_round(job_id, spec, config, space, plan)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_round(
+    job_id: int, spec: JobSpec, config: DriverConfig, space: SearchSpace, plan: ResumePlan
+) -> None:
     searcher = StudySearch(
         space=DefineByRun(space, spec.budget.epochs),
         metric=list(spec.objectives),
@@ -73,27 +99,23 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
     trainable = tune.with_resources(
         spikenas_trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
     )
-    _start_ray(config)
-    try:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=constants,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=make_scheduler(spec.early_stopping, spec.objectives, spec.budget.epochs),
-                num_samples=plan.remaining,
-                max_concurrent_trials=spec.max_concurrent,
-            ),
-            run_config=tune.RunConfig(
-                name=study_name(job_id),
-                storage_path=str((job_dir(config.artifacts_dir, job_id) / "ray").resolve()),
-                verbose=config.verbose,
-                failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS),
-            ),
-        )
-        tuner.fit()
-    finally:
-        ray.shutdown()
+    tuner = tune.Tuner(
+        trainable,
+        param_space=constants,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=make_scheduler(spec.early_stopping, spec.objectives, spec.budget.epochs),
+            num_samples=plan.remaining,
+            max_concurrent_trials=spec.max_concurrent,
+        ),
+        run_config=tune.RunConfig(
+            name=study_name(job_id),
+            storage_path=str((job_dir(config.artifacts_dir, job_id) / "ray").resolve()),
+            verbose=config.verbose,
+            failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS),
+        ),
+    )
+    tuner.fit()
 
 
 def _start_ray(config: DriverConfig) -> None:
