@@ -38,8 +38,8 @@ from workers.train import train_and_evaluate
 
 TARGET_ACCURACY = 0.97
 TARGET_SECONDS = 60.0
-# The defaults of `spikenas train`. Ten epochs take about 20 to 25 s on 2 cores with CE and
-# about 35 s with SML; 15 epochs gave no better worst seed (tried with batch 32 and 64).
+# The defaults of `spikenas train`. Ten epochs took 17 to 22 s on 2 cores with CE and 23 to 25 s
+# with SML (a quiet machine); 15 epochs gave no better worst seed (tried at batch 32 and 64).
 BUDGET = Budget(epochs=10, batch_size=32, lr=1e-2)
 
 
