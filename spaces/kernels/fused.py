@@ -208,6 +208,10 @@ def fused_multistep(
     x_seq: torch.Tensor, decay: float | torch.Tensor, k: torch.Tensor | None, cfg: NeuronConfig
 ) -> torch.Tensor:
     """Spikes [T, ...] of a neuron over x_seq [T, ...], through the fused op."""
-    # float64 so that float(decay) in the op is exactly the Python number the loop multiplies by.
-    decay_t = decay if isinstance(decay, torch.Tensor) else torch.tensor(decay, dtype=torch.float64)
-    return FusedNeuronFunction.apply(x_seq, decay_t, k, cfg)
+    return FusedNeuronFunction.apply(x_seq, decay_tensor(decay), k, cfg)
+
+
+def decay_tensor(decay: float | torch.Tensor) -> torch.Tensor:
+    """The decay as the ops take it: a learnable one as is, a fixed one in float64, so that
+    float(decay) inside an op is exactly the Python number the reference loop multiplies by."""
+    return decay if isinstance(decay, torch.Tensor) else torch.tensor(decay, dtype=torch.float64)

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from spaces.kernels.fused import NeuronConfig
+from spaces.kernels.fused import NeuronConfig, decay_tensor
 
 BLOCK = 1024
 SURROGATE_IDS = {"sigmoid": 0, "atan": 1, "rect": 2, "triangle": 3, "erf": 4, "dspike": 5}
@@ -247,5 +247,4 @@ def triton_multistep(
     x_seq: torch.Tensor, decay: float | torch.Tensor, k: torch.Tensor | None, cfg: NeuronConfig
 ) -> torch.Tensor:
     """Spikes [T, ...] of a neuron over x_seq [T, ...], through the Triton kernels (float32)."""
-    decay_t = decay if isinstance(decay, torch.Tensor) else torch.tensor(decay, dtype=torch.float64)
-    return TritonNeuronFunction.apply(x_seq, decay_t, k, cfg)
+    return TritonNeuronFunction.apply(x_seq, decay_tensor(decay), k, cfg)
