@@ -25,11 +25,17 @@ def charge(
     v_reset: float | None,
     decay_input: bool,
 ) -> torch.Tensor:
-    """H[t] from V[t-1] and X[t]; `decay` is 1/tau."""
+    """H[t] from V[t-1] and X[t]; `decay` is 1/tau.
+
+    Written as lerp, one pass over memory where the textbook form takes three; the fused op
+    runs these same operations, so both paths round alike:
+        decay-input  H = V + d (X + V_r - V)  = lerp(V, X + V_r, d)
+        leak-factor  H = V - d (V - V_r) + X  = lerp(V, V_r, d) + X
+    """
     rest = 0.0 if v_reset is None else v_reset
     if decay_input:
-        return v + (x - (v - rest)) * decay
-    return v - (v - rest) * decay + x
+        return torch.lerp(v, x if rest == 0.0 else x + rest, decay)
+    return torch.lerp(v, torch.full_like(v, rest), decay) + x
 
 
 def reset(

@@ -110,18 +110,20 @@ def test_blocks_give_the_same_answer_as_one_block(monkeypatch: pytest.MonkeyPatc
     x, upstream = _inputs(torch.float32, t=5, seed=2)
     whole = _run(neuron, x, upstream, fused_path=True)
     # 150 neurons per step in blocks of 16 columns: ten blocks, the last one partial.
-    monkeypatch.setattr(fused, "BLOCK_ELEMENTS", 16 * 5)
+    monkeypatch.setattr(fused, "FORWARD_BLOCK_ELEMENTS", 16 * 5)
+    monkeypatch.setattr(fused, "BACKWARD_BLOCK_ELEMENTS", 16 * 5)
     monkeypatch.setattr(fused, "MIN_BLOCK_COLUMNS", 16)
-    assert len(list(fused._blocks(150, 5))) == 10
+    assert len(list(fused._blocks(150, 5, fused.FORWARD_BLOCK_ELEMENTS))) == 10
     blocked = _run(neuron, x, upstream, fused_path=True)
     assert torch.equal(whole[0], blocked[0])
     assert torch.equal(whole[1], blocked[1])
     torch.testing.assert_close(whole[2][0], blocked[2][0], rtol=1e-5, atol=1e-6)
 
 
-def test_saves_only_potentials_and_spikes() -> None:
-    """Training memory: a float and a bool per neuron and step, against the reference loop's
-    several floats per step (the benchmark reports the measured ratio)."""
+def test_saves_only_potentials() -> None:
+    """Training memory: one float per neuron and step (backward recomputes the spikes from
+    it), against the reference loop's several floats per step (the benchmark reports the
+    measured ratio)."""
     saved: list[torch.Tensor] = []
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -133,8 +135,27 @@ def test_saves_only_potentials_and_spikes() -> None:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         neuron(x)
     big = [t for t in saved if t.numel() > 1]
-    assert sorted(str(t.dtype) for t in big) == ["torch.bool", "torch.float32"]
-    assert all(t.numel() == x.numel() for t in big)
+    assert [str(t.dtype) for t in big] == ["torch.float32"]
+    assert big[0].numel() == x.numel()
+
+
+def test_inference_keeps_no_potentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under no_grad the op needs one step of scratch, not T steps of potentials."""
+    kept: list[bool] = []
+    forward_block = fused._forward_block
+
+    def spy(*args: Any) -> None:
+        kept.append(args[4] is not None)  # h_out: where the potentials would be kept
+        forward_block(*args)
+
+    monkeypatch.setattr(fused, "_forward_block", spy)
+    neuron = _neuron("lif", "sigmoid", "hard0", False, True)
+    x = torch.rand(16, 4, 32)
+    with torch.no_grad():
+        out = neuron(x)
+    neuron(x.clone().requires_grad_())
+    assert kept == [False, True]
+    assert torch.equal(out, neuron.step_by_step(x))
 
 
 def test_eval_forward_without_grad_equals_reference() -> None:
