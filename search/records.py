@@ -61,6 +61,21 @@ class Progress(BaseModel):
     total: int = 0
 
 
+# The user attributes trial_record reads: listing pages loads only these (not the curve, the
+# costs or the node), which is most of a page's JSON decoding on big studies.
+RECORD_ATTRS = frozenset(
+    {
+        ATTR_ARCH,
+        ATTR_BUDGET_EPOCHS,
+        ATTR_EPOCHS_TRAINED,
+        ATTR_EARLY_STOPPED,
+        ATTR_DURATION_S,
+        ATTR_TEST_ACCURACY,
+        ATTR_REJECTED,
+    }
+)
+
+
 def trial_record(trial: optuna.trial.FrozenTrial, objectives: list[str]) -> TrialRecord:
     """Name a frozen trial's values and read the driver's user attributes."""
     attrs = trial.user_attrs

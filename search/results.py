@@ -35,6 +35,7 @@ from search.records import (
     ATTR_ERROR,
     ATTR_REJECTED,
     ATTR_TEST_ACCURACY,
+    RECORD_ATTRS,
     Progress,
     TrialRecord,
     TrialStateName,
@@ -165,7 +166,7 @@ def list_trials(
             limit=limit,
             offset=offset,
         )
-        trials = load_trials(conn, study_id, trial_ids=ids, skip_attrs={ATTR_CURVE})
+        trials = load_trials(conn, study_id, trial_ids=ids, only_attrs=RECORD_ATTRS)
     return [trial_record(t.frozen(), objectives) for t in trials], count
 
 

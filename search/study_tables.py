@@ -143,30 +143,39 @@ def find_study(conn: sa.Connection, job_id: int) -> int | None:
 
 
 def study_stats(conn: sa.Connection, study_id: int) -> StudyStats:
-    t, r = _TRIALS, _ATTRS.alias("rejected")
-    is_rejected = r.c.trial_id.is_not(None)
-    query = (
+    t, r = _TRIALS, _ATTRS
+    by_state = (
         sa.select(
             t.c.state,
-            is_rejected.label("rejected"),
             sa.func.count(),
             sa.func.min(t.c.datetime_start),
             sa.func.max(t.c.datetime_complete),
             sa.func.max(t.c.trial_id),
         )
-        .select_from(
-            t.outerjoin(r, sa.and_(r.c.trial_id == t.c.trial_id, r.c.key == ATTR_REJECTED))
-        )
         .where(t.c.study_id == study_id)
-        .group_by(t.c.state, is_rejected)
+        .group_by(t.c.state)
+    )
+    # Rejected draws are failed trials with the attribute: looking it up for failed trials
+    # only, rather than joining every trial's attributes, keeps this cheap on big studies
+    # (every dashboard poll and progress read runs it).
+    rejected_query = (
+        sa.select(sa.func.count())
+        .select_from(t.join(r, sa.and_(r.c.trial_id == t.c.trial_id, r.c.key == ATTR_REJECTED)))
+        .where(t.c.study_id == study_id, t.c.state == TrialState.FAIL)
     )
     counts: dict[tuple[TrialState, bool], int] = {}
     starts, ends, last_ids = [], [], []
-    for state, rejected, count, started, completed, last_id in conn.execute(query):
-        counts[(state, bool(rejected))] = int(count)
+    for state, count, started, completed, last_id in conn.execute(by_state):
+        counts[(state, False)] = int(count)
         starts.append(started)
         ends.append(completed)
         last_ids.append(last_id)
+    rejected = int(conn.scalar(rejected_query) or 0) if (TrialState.FAIL, False) in counts else 0
+    if rejected:
+        counts[(TrialState.FAIL, True)] = rejected
+        counts[(TrialState.FAIL, False)] -= rejected
+        if not counts[(TrialState.FAIL, False)]:
+            del counts[(TrialState.FAIL, False)]
     started_at = min((s for s in starts if s is not None), default=None)
     completed_at = max((e for e in ends if e is not None), default=None)
     parts = sorted(f"{s.name}:{int(rej)}:{n}" for (s, rej), n in counts.items())
