@@ -24,6 +24,7 @@ from search.tune_search import DefineByRun, StudySearch
 from spaces.space import SearchSpace
 from workers.artifacts import job_dir
 from workers.data import load_dataset
+from workers.encoding_fit import check_encoding
 from workers.trainable import spikenas_trainable
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,10 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
     """
     # Load the data once here: a bad data set fails the job before any trial is started.
     data = load_dataset(spec.dataset, config.data_dir, seed=spec.seed)
-    space = SearchSpace(spec.space, data.input_shape, data.num_classes)
+    check_encoding(data, spec.encoding)
+    space = SearchSpace(
+        spec.space, data.input_shape, data.num_classes, encoding=spec.encoding, frames=data.frames
+    )
     started = False
     try:
         for _ in range(MAX_ROUNDS):
@@ -113,6 +117,9 @@ def _run_round(
             storage_path=str((job_dir(config.artifacts_dir, job_id) / "ray").resolve()),
             verbose=config.verbose,
             failure_config=tune.FailureConfig(max_failures=WORKER_RESTARTS),
+            # A restarted trial resumes from its latest training state (workers/trainable.py);
+            # older ones are only disk.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     tuner.fit()

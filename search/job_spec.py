@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from search.samplers import SamplerName
+from spaces.arch import Encoding
 from spaces.space import SpaceConstraints
 from workers.budget import Budget
-from workers.dataset_ref import DatasetRef
+from workers.dataset_ref import DatasetRef, NpzDataset
 
 Objective = Literal["accuracy", "params", "spike_rate", "energy", "sops"]
 
@@ -40,6 +41,10 @@ class JobSpec(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=200)
     dataset: DatasetRef
+    # How samples become T steps of input (spaces/encoding.py): fixed per job, never searched,
+    # and written into every candidate's ArchSpec. Checked against the data when the driver
+    # loads it (workers/encoding_fit.py); what is known at submission is checked below.
+    encoding: Encoding = "direct"
     n_trials: int = Field(..., ge=1, le=100_000)
     max_concurrent: int = Field(1, ge=1, le=256)
     budget: Budget
@@ -56,6 +61,17 @@ class JobSpec(BaseModel):
     max_energy_pj: float | None = Field(None, gt=0.0, le=1e15)
     cpus_per_trial: float = Field(1.0, gt=0.0, le=256.0)
     gpus_per_trial: float = Field(0.0, ge=0.0, le=16.0)
+
+    @field_validator("encoding")
+    @classmethod
+    def _events_need_event_data(cls, value: str, info: ValidationInfo) -> str:
+        dataset = info.data.get("dataset")  # absent when the dataset itself was invalid
+        if value == "events" and dataset is not None and not isinstance(dataset, NpzDataset):
+            raise ValueError(
+                f"encoding 'events' needs event frames (N, T, C, H, W) from an npz data set; "
+                f"dataset {dataset.name!r} holds static images (use 'direct' or 'rate')"
+            )
+        return value
 
     @field_validator("objectives")
     @classmethod
@@ -79,6 +95,18 @@ class JobSpec(BaseModel):
             raise ValueError(
                 "early_stopping.kind 'asha' ranks trials by accuracy, which is not among the "
                 "objectives; use 'mo_asha' or add 'accuracy'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _inherited_time_steps_below_the_space(self) -> JobSpec:
+        # Checked per trial too (workers/fidelity.py); here a spec no candidate could train
+        # under is refused at submission.
+        small = self.budget.inherit_time_steps
+        if small is not None and small >= min(self.space.time_steps):
+            raise ValueError(
+                f"budget.inherit_time_steps ({small}) must be below every time_steps of the "
+                f"space ({list(self.space.time_steps)})"
             )
         return self
 

@@ -101,8 +101,9 @@ class StudySearch(OptunaSearch):
         point = {k: float(result[k]) for k in CURVE_KEYS if k in result}
         if "epoch" not in point or (curve and curve[-1].get("epoch") == point["epoch"]):
             return
-        # A trial Ray restarted after its worker died reports from epoch 1 again: the curve is
-        # that of the run that finishes, so drop what the lost run reported from there on.
+        # A trial Ray restarted after its worker died reports again from the epoch after its
+        # latest checkpoint (or from epoch 1): the curve is that of the run that finishes, so
+        # drop what the lost run reported from there on.
         curve[:] = [p for p in curve if p["epoch"] < point["epoch"]]
         curve.append(point)
         ot_trial.set_user_attr(ATTR_CURVE, curve)

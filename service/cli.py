@@ -104,6 +104,22 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", default="ce", help="ce, tet, sml or sml+tet")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="a folder for model.py and weights.pt")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        help="write the training state into --out every K epochs and after the last (0: none)",
+    )
+    parser.add_argument(
+        "--resume",
+        help="a train_state.pt, or its folder, to continue from (same spec, options and seed)",
+    )
+    parser.add_argument(
+        "--train-fraction",
+        type=float,
+        default=1.0,
+        help="train on a stratified, seeded share of the training split (0 < f <= 1)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,11 @@ No search, no Ray, no database: the architecture spec (the `arch` of a trial, or
 one) is trained by workers.train with a per-epoch progress line, its metrics are printed, and
 the weights and module can be written for use with torch alone. The spec's input_shape and
 num_classes must match the data set.
+
+`--checkpoint-every K` writes the resumable training state (workers/checkpoint.py) into `--out`
+every K epochs and after the last; `--resume PATH` (that file or its folder) continues such a run
+with the same spec, options and seed; `--train-fraction F` trains on a stratified share of the
+training split (validation and test stay whole).
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from spaces.arch import ArchSpec
 from spaces.errors import SpecError
 from spaces.export.module import generate_module
 from workers.budget import Budget
+from workers.checkpoint import TrainState, load_state, save_state
 from workers.data import load_dataset
 from workers.dataset_ref import DatasetRef, DigitsDataset, NpzDataset
+from workers.encoding_fit import check_encoding, check_frames
+from workers.fidelity import train_subset
 from workers.train import EpochMetrics, train_and_evaluate
 
 
@@ -65,23 +73,51 @@ def run_train(args: argparse.Namespace) -> int:
             f"{args.spec}: input_shape {list(spec.input_shape)} does not match the data set's "
             f"samples {list(data.input_shape)}"
         )
+    check_encoding(data, spec.encoding)
+    check_frames(data, spec.time_steps)
     if spec.num_classes < data.num_classes:
         raise SpecError(
             f"{args.spec}: num_classes {spec.num_classes} is below the data set's "
             f"{data.num_classes} classes"
         )
+    checkpoint_every = args.checkpoint_every
+    resume_path = args.resume
     try:
-        budget = Budget(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss)
+        budget = Budget(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            loss=args.loss,
+            checkpoint_every=checkpoint_every,
+            train_fraction=args.train_fraction,
+        )
     except ValidationError as e:
         first = e.errors()[0]
         raise SpecError(f"--{first['loc'][0]}: {first['msg']}".replace("_", "-")) from e
-    print(f"{spec.name} on {data.name}: {len(data.y_train)} training samples, {budget.loss}")
+    if checkpoint_every and not args.out:
+        raise SpecError("--checkpoint-every needs --out, the folder the training state goes to")
+    resume = None if resume_path is None else load_state(Path(resume_path))
+    samples = len(train_subset(data, budget.train_fraction, args.seed).y_train)
+    print(f"{spec.name} on {data.name}: {samples} training samples, {budget.loss}")
+    if resume is not None:
+        print(f"resuming after epoch {resume.epoch} from {resume_path}")
     started = time.perf_counter()
 
     def show(metrics: EpochMetrics, model: nn.Module) -> None:
         print(_epoch_line(metrics, budget.epochs), flush=True)
 
-    result = train_and_evaluate(spec, data, budget, seed=args.seed, on_epoch=show)
+    def keep(state: TrainState) -> None:
+        save_state(state, Path(args.out))
+
+    result = train_and_evaluate(
+        spec,
+        data,
+        budget,
+        seed=args.seed,
+        on_epoch=show,
+        on_checkpoint=keep if checkpoint_every else None,
+        resume=resume,
+    )
     last = result.last
     print(
         f"done in {time.perf_counter() - started:.1f} s: val acc {last.accuracy:.4f}, test acc "

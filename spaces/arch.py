@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 NeuronKind = Literal["lif", "plif", "klif"]
 SurrogateKind = Literal["sigmoid", "atan", "rect", "triangle", "erf", "dspike"]
 MixerKind = Literal["stm", "ssa", "sdsa", "conv", "pool", "identity"]
-Encoding = Literal["direct"]
+# How a sample becomes T steps of input (snn-methods.md section 3; spaces/encoding.py):
+# direct repeats the static sample, rate draws Bernoulli spikes from it at every step, events
+# reads recorded event frames (one sample is (T_data, *input_shape)).
+Encoding = Literal["direct", "rate", "events"]
 
 # Mixers built in this release (every name of MixerKind, see snn-methods.md section 3).
 BUILT_MIXERS: tuple[str, ...] = ("stm", "ssa", "sdsa", "conv", "pool", "identity")
@@ -64,6 +67,7 @@ class StageSpec(_Frozen):
 class ArchSpec(_Frozen):
     """Everything needed to build one deployable spiking network, deterministically."""
 
+    # One static sample, or one event frame (encoding "events"): (L,), (H, W) or (C, H, W).
     input_shape: tuple[int, ...] = Field(..., min_length=1, max_length=3)
     num_classes: int = Field(..., ge=2, le=100_000)
     time_steps: int = Field(4, ge=1, le=64)

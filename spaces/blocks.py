@@ -71,8 +71,10 @@ class PatchEmbed(nn.Module):
 
     Main path channels D/8, D/4, D/2, D, 7D/8 with strided layers placed from the second layer
     on until the requested downsampling is reached; LIF after the first four layers. The first
-    layer and the shortcut see the static input, so they run once per sample and are repeated
-    over the T time steps (direct encoding) instead of being computed T times.
+    layer and the shortcut read the encoded input (spaces/encoding.py): a static input (direct
+    encoding) makes them run once per sample and their output is repeated over the T time
+    steps instead of being computed T times; an input per step (rate, events) makes them run
+    at every step.
     """
 
     def __init__(
@@ -95,14 +97,22 @@ class PatchEmbed(nn.Module):
         )
         self.neurons = nn.ModuleList(neuron() for _ in range(4))
         self.shortcut = _conv_bn(ndim, in_channels, dim // 8, downsample, downsample, 0)
+        self.ndim = ndim
 
     def forward(self, x: torch.Tensor, time_steps: int) -> torch.Tensor:
-        """x: (B, C, *spatial) -> (T, B, D, N) tokens."""
-        repeat = (time_steps,) + (1,) * x.dim()
-        y = self.stem(x).unsqueeze(0).repeat(repeat)
+        """x: (B, C, *spatial), static, or (T, B, C, *spatial), per step -> (T, B, D, N)."""
+        static = x.dim() == self.ndim + 2
+        if static:
+            repeat = (time_steps,) + (1,) * x.dim()
+            y = self.stem(x).unsqueeze(0).repeat(repeat)
+        else:
+            y = over_time(self.stem, x)
         for neuron, layer in zip(self.neurons, self.body, strict=False):
             y = over_time(layer, neuron(y))
-        shortcut = self.shortcut(x).unsqueeze(0).repeat(repeat)
+        if static:
+            shortcut = self.shortcut(x).unsqueeze(0).repeat(repeat)
+        else:
+            shortcut = over_time(self.shortcut, x)
         tokens = torch.cat([y, shortcut], dim=2)
         return tokens.flatten(3)
 

@@ -16,12 +16,20 @@ Conventions (all figures per sample; FLOPs per time step):
   residual additions, the head's mean over tokens and over time.
 - fr_l is measured in one eval forward pass: the fraction of non-zero elements of the tensor the
   layer reads (for a token op, of the spikes it is declared to read), over all time steps.
-- Layers whose input is the network's input itself (the patch embedding's first conv and its
-  shortcut, run once per sample and repeated over T: direct encoding) cost MACs: they add
-  4.6 pJ * FLOPs to E_SNN and no SOPs. Every other layer counts as SOPs, the head included (its
-  input, a token mean of spikes, is a scaled spike count).
-- The ANN of the same shape runs once per sample, not T times: E_ANN = 4.6 pJ * sum FLOPs.
-- Spike rate and spikes per sample come from spaces.costs.SpikeMonitor.
+- Layers reading the real-valued encoded input (the patch embedding's first conv and its
+  shortcut) cost MACs: 4.6 pJ * FLOPs * steps, and no SOPs, where steps is how many times the
+  layer runs per sample (measured). With the direct encoding they run once per sample and are
+  repeated over T (steps = 1). With the events encoding they run at every step (steps = T):
+  a frame holds event counts summed over its group, not spikes, so every position costs a MAC,
+  counted dense as the zeros of a static image are (no credit for input sparsity).
+- With the rate encoding the input is 0/1 spikes, so those two layers count like every other
+  layer: SOPs at the measured rate of the input spikes (the mean input intensity, on average).
+  Every layer other than the two above counts as SOPs, the head included (its input, a token
+  mean of spikes, is a scaled spike count).
+- The ANN of the same shape runs once per sample, not T times: E_ANN = 4.6 pJ * sum FLOPs,
+  whatever the encoding.
+- Spike rate and spikes per sample come from spaces.costs.SpikeMonitor: the network's neurons
+  only, not the spikes the rate encoding draws from the input.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ class LayerCost:
     sops: float  # input_rate * T * flops; 0 for layers that cost MACs
     energy_pj: float
     spiking: bool
+    steps: int  # runs per sample: T, or 1 for a layer run once and repeated over T (direct)
 
 
 @dataclass(frozen=True)
@@ -84,10 +93,12 @@ class _Tally:
     spiking: bool
     nonzero: int = 0
     elements: int = 0
+    items: int = 0  # batch items run on (B per run once over T; T * B per run at every step)
 
-    def read(self, tensor: torch.Tensor) -> None:
+    def read(self, tensor: torch.Tensor, items: int) -> None:
         self.nonzero += int(torch.count_nonzero(tensor))
         self.elements += tensor.numel()
+        self.items += items
 
 
 def _module_flops(module: nn.Module, out: torch.Tensor) -> tuple[str, int]:
@@ -111,29 +122,41 @@ def measure_costs(model: SpikingNetwork, x: torch.Tensor) -> CostReport:
     gradients. Hooks are removed and every module's train/eval mode is restored afterwards."""
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty batch (B, *input_shape), got shape {x.shape}")
-    x = x.contiguous()  # the embedding's reshape is then a view: its readers share x's storage
-    source = x.untyped_storage().data_ptr()
+    x = x.contiguous()  # the encodings' reshapes are then views of x
     tallies: dict[str, _Tally] = {}
+    # The encoded input when it is real-valued (direct, events): a layer whose input shares its
+    # storage reads it (the embedding folds T into the batch as a view). Kept alive until the
+    # end, so that no later tensor can reuse its memory and pass for it.
+    real_inputs: list[torch.Tensor] = []
+
+    def encoded(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
+        if not model.encode.spiking:
+            real_inputs.append(out)
 
     def module_hook(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
             inp = args[0]
             if name not in tallies:
                 kind, flops = _module_flops(module, out)
-                spiking = inp.untyped_storage().data_ptr() != source
+                storage = inp.untyped_storage().data_ptr()
+                spiking = all(storage != r.untyped_storage().data_ptr() for r in real_inputs)
                 tallies[name] = _Tally(kind, flops, spiking)
-            tallies[name].read(inp)
+            # A Linear reads (..., in_features), convolutions and pools (items, C, *spatial).
+            items = inp[..., 0].numel() if isinstance(module, nn.Linear) else inp.shape[0]
+            tallies[name].read(inp, items)
 
         return hook
 
     def op_hook(name: str, kind: str, flops: int) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
-            tallies.setdefault(name, _Tally(kind, flops, spiking=True)).read(out)
+            # Neuron outputs are (T, B, ...): the op runs at every step.
+            tally = tallies.setdefault(name, _Tally(kind, flops, spiking=True))
+            tally.read(out, out.shape[0] * out.shape[1])
 
         return hook
 
     modes = {module: module.training for module in model.modules()}
-    handles = []
+    handles = [model.encode.register_forward_hook(encoded)]
     try:
         for name, module in model.named_modules():
             if isinstance(module, (*_CONVS, nn.Linear, *_POOLS)):
@@ -150,16 +173,21 @@ def measure_costs(model: SpikingNetwork, x: torch.Tensor) -> CostReport:
             handle.remove()
         for module, training in modes.items():
             module.training = training
-    return _report(tallies, model.time_steps, monitor)
+    return _report(tallies, model.time_steps, x.shape[0], monitor)
 
 
-def _report(tallies: dict[str, _Tally], time_steps: int, monitor: SpikeMonitor) -> CostReport:
+def _report(
+    tallies: dict[str, _Tally], time_steps: int, batch: int, monitor: SpikeMonitor
+) -> CostReport:
     layers = []
     for name, tally in tallies.items():
         rate = tally.nonzero / tally.elements if tally.elements else 0.0
+        steps = tally.items // batch
         sops = rate * time_steps * tally.flops if tally.spiking else 0.0
-        energy = E_AC_PJ * sops if tally.spiking else E_MAC_PJ * tally.flops
-        layers.append(LayerCost(name, tally.kind, tally.flops, rate, sops, energy, tally.spiking))
+        energy = E_AC_PJ * sops if tally.spiking else E_MAC_PJ * tally.flops * steps
+        layers.append(
+            LayerCost(name, tally.kind, tally.flops, rate, sops, energy, tally.spiking, steps)
+        )
     flops = sum(layer.flops for layer in layers)
     return CostReport(
         layers=layers,

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from spaces.blocks import EncoderBlock, Head, PatchEmbed, StageTransition
+from spaces.encoding import ENCODINGS
 from spaces.layers import NeuronFactory
 from spaces.mixers import MIXERS
 from spaces.neurons import NEURONS
@@ -26,7 +27,8 @@ def neuron_factory(cfg: dict[str, Any]) -> NeuronFactory:
 
 
 class SpikingNetwork(nn.Module):
-    """Patch embedding -> stages of encoder blocks -> head; logits averaged over time."""
+    """Input encoding -> patch embedding -> stages of encoder blocks -> head; logits averaged
+    over time. The input is (B, *input_shape), or (B, T_data, *input_shape) event frames."""
 
     def __init__(self, arch: dict[str, Any]) -> None:
         super().__init__()
@@ -38,6 +40,8 @@ class SpikingNetwork(nn.Module):
         downsample = int(arch["downsample"])
         grid = tuple(size // downsample for size in spatial)
         neuron = neuron_factory(arch["neuron"])
+        self.encoding = str(arch["encoding"])
+        self.encode = ENCODINGS[self.encoding](self.in_channels, self.spatial)
         stages = arch["stages"]
         self.embed = PatchEmbed(self.in_channels, stages[0]["dim"], len(grid), downsample, neuron)
         layers: list[nn.Module] = []
@@ -56,8 +60,7 @@ class SpikingNetwork(nn.Module):
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """(B, *input_shape) -> logits per time step (T, B, K), for losses such as TET."""
-        x = x.reshape(x.shape[0], self.in_channels, *self.spatial)
-        tokens = self.embed(x, self.time_steps)
+        tokens = self.embed(self.encode(x, self.time_steps), self.time_steps)
         return self.head(self.blocks(tokens))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,8 +80,7 @@ class SpikingNetwork(nn.Module):
         for tap in taps:
             if not 0 <= tap <= depth:
                 raise ValueError(f"taps must lie in 0..{depth} (the depth), got {tap}")
-        x = x.reshape(x.shape[0], self.in_channels, *self.spatial)
-        tokens = self.embed(x, self.time_steps)
+        tokens = self.embed(self.encode(x, self.time_steps), self.time_steps)
         found = {0: tokens}
         done = 0
         for layer in self.blocks:

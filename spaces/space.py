@@ -1,7 +1,8 @@
 """The search space as data: the choices, their ranges and the constraints a job puts on them.
 
 `SpaceConstraints` is what a user writes in a job spec. `SearchSpace` binds it to an input
-geometry and draws an `ArchSpec` through a `Suggester`, a small protocol that an Optuna trial
+geometry (and the job's input encoding, fixed per job, never searched) and draws an `ArchSpec`
+through a `Suggester`, a small protocol that an Optuna trial
 adapter (search/) or a seeded random generator (tests, benchmarks) implements. The space is
 conditional: per-block choices exist only for blocks that the sampled depth creates.
 """
@@ -19,6 +20,7 @@ from spaces.arch import (
     BUILT_MIXERS,
     ArchSpec,
     BlockSpec,
+    Encoding,
     MixerKind,
     MixerSpec,
     NeuronKind,
@@ -173,19 +175,36 @@ class RandomSuggester:
 
 
 class SearchSpace:
-    """A job's constraints bound to one data set's input geometry."""
+    """A job's constraints bound to one data set's input geometry and the job's encoding.
+
+    `input_shape` is one static sample or one event frame; `frames` is the event data's frame
+    count per sample (None for static data), needed by, and only by, the `events` encoding.
+    """
 
     def __init__(
-        self, constraints: SpaceConstraints, input_shape: tuple[int, ...], num_classes: int
+        self,
+        constraints: SpaceConstraints,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        encoding: Encoding = "direct",
+        frames: int | None = None,
     ) -> None:
         problems = constraints.problems()
         if problems:
             raise SpecError("; ".join(problems))
+        if (encoding == "events") != (frames is not None):
+            raise SpecError(
+                f"encoding {encoding!r} with frames={frames}: the 'events' encoding, and only "
+                "it, reads event frames (a frame count per sample)"
+            )
         self.constraints = constraints
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
+        self.encoding = encoding
+        self.frames = frames
         self.mixers = self._allowed_mixers()
         self.downsample = self._allowed_downsample()
+        self.time_steps = self._allowed_time_steps()
 
     def _allowed_mixers(self) -> tuple[str, ...]:
         mixers = self.constraints.mixers
@@ -211,12 +230,25 @@ class SearchSpace:
             )
         return allowed
 
+    def _allowed_time_steps(self) -> tuple[int, ...]:
+        if self.frames is None:
+            return self.constraints.time_steps
+        # Each step sums an equal group of consecutive frames (spaces/encoding.py).
+        allowed = tuple(t for t in self.constraints.time_steps if self.frames % t == 0)
+        if not allowed:
+            raise SpecError(
+                f"space.time_steps: none of {list(self.constraints.time_steps)} divides the "
+                f"data's {self.frames} frames per sample (encoding 'events' sums equal groups "
+                "of consecutive frames into each time step)"
+            )
+        return allowed
+
     def sample(self, suggest: Suggester) -> ArchSpec:
         """Draw one architecture. Raises SpecError if the draw breaks a constraint."""
         c = self.constraints
         neuron_kind = suggest.categorical("neuron", c.neurons)
         surrogate = suggest.categorical("surrogate", c.surrogates)
-        time_steps = suggest.categorical("time_steps", c.time_steps)
+        time_steps = suggest.categorical("time_steps", self.time_steps)
         downsample = suggest.categorical("downsample", self.downsample)
         num_stages = suggest.integer("stages", 1, c.max_stages) if c.max_stages > 1 else 1
         stages = []
@@ -247,6 +279,7 @@ class SearchSpace:
             input_shape=self.input_shape,
             num_classes=self.num_classes,
             time_steps=time_steps,
+            encoding=self.encoding,
             downsample=downsample,
             stages=tuple(stages),
             neuron=neuron,

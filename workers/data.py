@@ -4,7 +4,9 @@ No preprocessing happens outside the model: inputs are only cast to float32, so 
 network sees exactly what the trained one saw. The test split is the file's (or, for digits,
 a fixed 20% drawn with seed 0); the validation split is carved from the training data by the
 job's seed. Contract of an npz file: arrays x_train, y_train, x_test, y_test; x shaped (N, L)
-for sequences, (N, H, W) or (N, C, H, W) for images; y integer labels from 0.
+for sequences, (N, H, W) or (N, C, H, W) for images, or (N, T, C, H, W) for event frames (T
+frames per sample, the same T in both splits; the `events` encoding reads them); y integer
+labels from 0.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ class Splits:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    # Frames per sample of event data, x shaped (N, T, C, H, W); None for static samples.
+    frames: int | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+        """One static sample, or one event frame: what an ArchSpec's input_shape describes."""
+        return tuple(self.x_train.shape[1 if self.frames is None else 2 :])
 
     def to(self, device: torch.device | str) -> Splits:
         """The same splits on `device`, moved once per trial rather than per batch."""
@@ -48,7 +53,7 @@ class Splits:
             k: getattr(self, k).to(device)
             for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         }
-        return Splits(name=self.name, num_classes=self.num_classes, **moved)
+        return Splits(name=self.name, num_classes=self.num_classes, frames=self.frames, **moved)
 
 
 def load_dataset(ref: DatasetRef, data_dir: str | Path, seed: int = 0) -> Splits:
@@ -76,6 +81,7 @@ def load_dataset(ref: DatasetRef, data_dir: str | Path, seed: int = 0) -> Splits
         x_test=torch.from_numpy(x_test),
         y_test=torch.from_numpy(y_test),
         num_classes=num_classes,
+        frames=x_train.shape[1] if x_train.ndim == 5 else None,
     )
 
 
@@ -115,6 +121,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         raise DataError(
             f"{where}: y_test has label {top_test}, out of the range of y_train (0..{top_train})"
         )
+    _check_same_kind(where, x_train, x_test)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(
             f"{where}: x_train samples are shaped {x_train.shape[1:]} but x_test samples "
@@ -131,15 +138,13 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 def _check_split(where: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
     if x.dtype.kind not in "biuf":
         raise DataError(f"{where}: x_{split} has dtype {x.dtype}; it must be numeric")
-    if x.ndim == 5:
+    if x.ndim not in (2, 3, 4, 5):
         raise DataError(
-            f"{where}: x_{split} holds event frames (N, T, C, H, W); this release trains on "
-            "sequences (N, L) and images (N, H, W) or (N, C, H, W)"
+            f"{where}: x_{split} is shaped {x.shape}; expected (N, L), (N, H, W), (N, C, H, W) "
+            "or event frames (N, T, C, H, W)"
         )
-    if x.ndim not in (2, 3, 4):
-        raise DataError(
-            f"{where}: x_{split} is shaped {x.shape}; expected (N, L), (N, H, W) or (N, C, H, W)"
-        )
+    if x.ndim == 5 and x.shape[1] < 1:
+        raise DataError(f"{where}: x_{split} holds event frames with no frames (T = 0)")
     if y.ndim != 1:
         raise DataError(f"{where}: y_{split} is shaped {y.shape}; expected (N,)")
     if y.dtype.kind not in "iu":
@@ -152,3 +157,19 @@ def _check_split(where: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
         raise DataError(f"{where}: y_{split} has a negative label ({int(y.min())})")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{where}: x_{split} contains NaN or infinite values")
+
+
+def _check_same_kind(where: str, x_train: np.ndarray, x_test: np.ndarray) -> None:
+    """Both splits event frames with one frame count, or both static samples."""
+    events = {"train": x_train.ndim == 5, "test": x_test.ndim == 5}
+    if events["train"] != events["test"]:
+        frames, static = ("train", "test") if events["train"] else ("test", "train")
+        raise DataError(
+            f"{where}: x_{frames} holds event frames (N, T, C, H, W) but x_{static} static "
+            f"samples shaped {(x_train if static == 'train' else x_test).shape[1:]}"
+        )
+    if events["train"] and x_train.shape[1] != x_test.shape[1]:
+        raise DataError(
+            f"{where}: x_train has {x_train.shape[1]} frames per sample but x_test "
+            f"{x_test.shape[1]}; both splits need the same frame count"
+        )

@@ -9,6 +9,12 @@ spike rates or the returned model, which is the deployable network alone.
 After every epoch: validation accuracy, spike rate, energy, SOPs and epoch time go to
 `on_epoch`, which may ask to stop. After the last epoch of the budget the test accuracy is
 measured too (never before, and never shown to a sampler).
+
+Every `budget.checkpoint_every` epochs and after the last one, a resumable state goes to
+`on_checkpoint` just before `on_epoch` sees the same epoch (workers/checkpoint.py); a run given
+that state as `resume` continues from the next epoch as if it had never stopped. The budget's
+cheaper fidelities (a share of the training split, epochs at fewer time steps) are those of
+workers/fidelity.py, its precision and memory layout those of workers/precision.py.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ from spaces.energy import measure_costs
 from spaces.network import SpikingNetwork
 from spaces.surrogate_modules import SurrogateModules, build_surrogate_modules
 from workers.budget import Budget
+from workers.checkpoint import LiveRun, TrainState, capture, restore, run_fingerprint
 from workers.data import Splits
+from workers.fidelity import check_fidelity, epoch_time_steps, train_subset
 from workers.losses import mean_output_ce, sml_loss, tet_loss
+from workers.precision import Precision, resolve_precision, use_channels_last
 
 EVAL_BATCH = 512
 # Energy and SOPs are measured on this many validation samples: rates settle well before that.
@@ -69,6 +78,8 @@ class TrainResult:
 
 # Called after each epoch with the metrics and the model; returning True stops training.
 EpochCallback = Callable[[EpochMetrics, nn.Module], bool | None]
+# Called with the state of each checkpoint epoch; its tensors are live until it returns.
+CheckpointCallback = Callable[[TrainState], None]
 
 
 @torch.no_grad()
@@ -120,6 +131,12 @@ def batch_loss(
     return mean_output_ce(steps, y, label_smoothing=smoothing)
 
 
+def checkpoint_due(budget: Budget, epoch: int) -> bool:
+    """Whether a state is taken after `epoch`: every checkpoint_every epochs, and the last."""
+    every = budget.checkpoint_every
+    return epoch == budget.epochs or (every > 0 and epoch % every == 0)
+
+
 def train_and_evaluate(
     spec: ArchSpec,
     data: Splits,
@@ -127,49 +144,40 @@ def train_and_evaluate(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     device: str | torch.device = "cpu",
+    on_checkpoint: CheckpointCallback | None = None,
+    resume: TrainState | None = None,
 ) -> TrainResult:
-    """Train `spec` on `data` for `budget.epochs` (or until `on_epoch` says stop)."""
+    """Train `spec` on `data` for `budget.epochs` (or until `on_epoch` says stop), from the
+    start or from `resume`, a state an earlier run with the same spec, budget and seed took."""
+    check_fidelity(spec, budget, data.frames)
     torch.manual_seed(seed)
-    data = data.to(device)
+    data = train_subset(data, budget.train_fraction, seed).to(device)
     model = build_model(spec, seed=seed).to(device)
+    data = use_channels_last(model, data, device)
+    precision = resolve_precision(budget.precision, device)
     params = count_params(model)
-    surrogates = None
-    trained = list(model.parameters())
-    if budget.loss in ("sml", "sml+tet"):
-        # Kept apart from the model, so that nothing downstream can see or save them.
-        surrogates = build_surrogate_modules(spec, seed=seed).to(device)
-        trained += list(surrogates.parameters())
-    optimizer = torch.optim.AdamW(trained, lr=budget.lr, weight_decay=budget.weight_decay)
-    steps_per_epoch = math.ceil(len(data.y_train) / budget.batch_size)
-    total_steps = steps_per_epoch * budget.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, steps_per_epoch, total_steps)
+    run = _start_run(spec, model, budget, seed, len(data.y_train), precision, device)
+    fingerprint = run_fingerprint(
+        spec.model_dump(mode="json"), budget.model_dump(mode="json"), seed
     )
-    order_rng = torch.Generator().manual_seed(seed)
     result = TrainResult(model=model)
-    for epoch in range(1, budget.epochs + 1):
+    done = 0
+    if resume is not None:
+        restore(run, resume, fingerprint)
+        result.curve = [EpochMetrics(**m) for m in resume.curve]
+        done = resume.epoch
+    for epoch in range(done + 1, budget.epochs + 1):
         started = time.perf_counter()
-        model.train()
-        if surrogates is not None:
-            surrogates.train()
-        loss_sum = 0.0
-        order = torch.randperm(len(data.y_train), generator=order_rng).to(device)
-        for start in range(0, len(order), budget.batch_size):
-            batch = order[start : start + budget.batch_size]
-            loss = batch_loss(model, surrogates, data.x_train[batch], data.y_train[batch], budget)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(trained, CLIP_NORM)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(batch)
+        model.time_steps = epoch_time_steps(spec, budget, epoch)
+        train_loss = _train_epoch(run, data, budget, precision)
+        model.time_steps = spec.time_steps  # measured at the target T (workers/fidelity.py)
         accuracy, spike_rate = evaluate(model, data.x_val, data.y_val)
         costs = measure_costs(model, data.x_val[:COST_SAMPLES])
         final = epoch == budget.epochs
         test_accuracy = evaluate(model, data.x_test, data.y_test)[0] if final else None
         metrics = EpochMetrics(
             epoch=epoch,
-            train_loss=loss_sum / len(order),
+            train_loss=train_loss,
             accuracy=accuracy,
             spike_rate=spike_rate,
             params=params,
@@ -182,7 +190,67 @@ def train_and_evaluate(
             test_accuracy=test_accuracy,
         )
         result.curve.append(metrics)
+        if on_checkpoint is not None and checkpoint_due(budget, epoch):
+            curve = [m.as_dict() for m in result.curve]
+            on_checkpoint(capture(run, epoch, curve, fingerprint))
         if on_epoch is not None and on_epoch(metrics, model):
             break
     model.eval()
     return result
+
+
+def _start_run(
+    spec: ArchSpec,
+    model: SpikingNetwork,
+    budget: Budget,
+    seed: int,
+    train_samples: int,
+    precision: Precision,
+    device: str | torch.device,
+) -> LiveRun:
+    """The optimisation objects of a fresh run: optimizer, schedule, scaler, data order."""
+    surrogates = None
+    trained = list(model.parameters())
+    if budget.loss in ("sml", "sml+tet"):
+        # Kept apart from the model, so that nothing downstream can see or save them.
+        surrogates = build_surrogate_modules(spec, seed=seed).to(device)
+        trained += list(surrogates.parameters())
+    optimizer = torch.optim.AdamW(trained, lr=budget.lr, weight_decay=budget.weight_decay)
+    steps_per_epoch = math.ceil(train_samples / budget.batch_size)
+    total_steps = steps_per_epoch * budget.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, steps_per_epoch, total_steps)
+    )
+    return LiveRun(
+        model=model,
+        surrogates=surrogates,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=precision.grad_scaler(),
+        order_rng=torch.Generator().manual_seed(seed),
+    )
+
+
+def _train_epoch(run: LiveRun, data: Splits, budget: Budget, precision: Precision) -> float:
+    """One pass over the training split in the run's data order; the mean training loss."""
+    model, surrogates = run.model, run.surrogates
+    trained = [p for group in run.optimizer.param_groups for p in group["params"]]
+    model.train()
+    if surrogates is not None:
+        surrogates.train()
+    loss_sum = 0.0
+    order = torch.randperm(len(data.y_train), generator=run.order_rng).to(data.y_train.device)
+    for start in range(0, len(order), budget.batch_size):
+        batch = order[start : start + budget.batch_size]
+        with precision.autocast():
+            loss = batch_loss(model, surrogates, data.x_train[batch], data.y_train[batch], budget)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        # Clipping reads true gradients: unscale first (a no-op without fp16's scaler).
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(trained, CLIP_NORM)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        loss_sum += float(loss.detach()) * len(batch)
+    return loss_sum / len(order)

@@ -3,6 +3,10 @@
 The Ray config carries the sampled architecture (`arch`, the full ArchSpec), the Optuna trial
 number and the job's constants; it is parsed into a typed `TrialConfig` on the first line. Every
 epoch is reported; before the final report the weights are written to the trial's artifact dir.
+Every `budget.checkpoint_every` epochs and with the final report, the report carries a Ray Tune
+checkpoint holding the resumable training state (workers/checkpoint.py). A trial that Ray
+restores (a retry after its worker died, FailureConfig in search/driver.py) resumes from its
+latest checkpoint first, so it trains on from there instead of from its first epoch.
 All of Ray's API that workers/ uses stays in this module.
 """
 
@@ -12,6 +16,7 @@ import json
 import math
 import os
 import socket
+import tempfile
 from typing import Any
 
 import ray
@@ -23,6 +28,7 @@ from torch import nn
 from spaces.arch import ArchSpec
 from workers.artifacts import trial_dir
 from workers.budget import Budget
+from workers.checkpoint import TrainState, load_state, save_state
 from workers.data import load_dataset
 from workers.dataset_ref import DatasetRef
 from workers.train import EpochMetrics, train_and_evaluate
@@ -55,17 +61,52 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
     # Where the trial ran, for the record (a cluster's trials land on any node).
     node = {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
 
+    resume = _restored_state()
+    # The trainer hands over a state just before the report of the same epoch.
+    due: list[TrainState] = []
+
     def report(metrics: EpochMetrics, model: nn.Module) -> None:
         if metrics.final:
             _save(out_dir, cfg.arch, model)
-        tune.report({**metrics.as_dict(), **node})
+        values = {**metrics.as_dict(), **node}
+        if not due:
+            tune.report(values)
+            return
+        # Ray copies the folder into the trial's storage before report returns.
+        with tempfile.TemporaryDirectory(prefix="spikenas-ckpt-") as folder:
+            save_state(due.pop(), folder)
+            tune.report(values, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    train_and_evaluate(cfg.arch, data, cfg.budget, seed=cfg.seed, on_epoch=report, device=device)
+    result = train_and_evaluate(
+        cfg.arch,
+        data,
+        cfg.budget,
+        seed=cfg.seed,
+        on_epoch=report,
+        device=device,
+        on_checkpoint=due.append,
+        resume=resume,
+    )
+    if resume is not None and resume.epoch >= cfg.budget.epochs:
+        # Restored from its final state (its worker died after the last report): nothing is
+        # left to train; the weights are written again in case this node does not have them.
+        _save(out_dir, cfg.arch, result.model)
+
+
+def _restored_state() -> TrainState | None:
+    """The training state of the checkpoint Ray restores this trial from, if any."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return load_state(folder)
 
 
 def _save(out_dir: os.PathLike[str] | str, arch: ArchSpec, model: nn.Module) -> None:
     os.makedirs(out_dir, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # Contiguous: a CUDA run may have trained channels_last (workers/precision.py); readers of
+    # the file get the plain layout whatever the device was.
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # Write then rename, so a reader never sees a half-written file.
     tmp = os.path.join(out_dir, "weights.pt.tmp")
     torch.save(state, tmp)

@@ -2,8 +2,10 @@
 
 The module carries the source of exactly the classes and functions the spec uses, taken from
 this library, so the exported network is the built network: same code, same state_dict keys,
-bit-identical outputs. Registries are narrowed to the kinds the spec names. The module defines
-ARCH, INPUT_SHAPE, NUM_CLASSES, TIME_STEPS and build_model().
+bit-identical outputs (for the stochastic rate encoding: after the same torch.manual_seed).
+Registries are narrowed to the kinds the spec names. The module defines ARCH, ENCODING,
+FRAME_SHAPE, INPUT_SHAPE, NUM_CLASSES, TIME_STEPS and build_model(); its docstring says what
+input the network expects.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from spaces import blocks, layers, mixers, network, neurons, surrogates
+from spaces import blocks, encoding, layers, mixers, network, neurons, surrogates
 from spaces.arch import ArchSpec
 
 _HEADER = '''"""{name}: a spiking network found by spikenas.
@@ -24,6 +26,8 @@ Generated code: torch is its only dependency. Load the trained weights with
     model.load_state_dict(torch.load("weights.pt", weights_only=True))
     model.eval()
     logits = model(x)  # x: (batch, *INPUT_SHAPE) -> (batch, NUM_CLASSES)
+
+{input_doc}
 """
 
 from __future__ import annotations
@@ -44,6 +48,32 @@ def multistep(neuron: SpikingNeuron, x_seq: torch.Tensor) -> torch.Tensor:
     # spikenas trains with a fused multi-step kernel whose forward is identical to this loop.
     return neuron.step_by_step(x_seq)
 '''
+
+# What each encoding expects of x, for the module's docstring (spaces/encoding.py).
+_INPUT_DOCS = {
+    "direct": (
+        "Input (encoding 'direct'): a static sample shaped INPUT_SHAPE, the same at each of the\n"
+        "TIME_STEPS steps."
+    ),
+    "rate": (
+        "Input (encoding 'rate'): a static sample shaped INPUT_SHAPE with values in [0, 1]; at\n"
+        "each of the TIME_STEPS steps every value fires a spike with that probability. The\n"
+        "draws come from torch's global generator: call torch.manual_seed first for repeatable\n"
+        "outputs. Values outside [0, 1] act as 0 or 1."
+    ),
+    "events": (
+        "Input (encoding 'events'): event frames shaped (T, *FRAME_SHAPE) per sample, i.e.\n"
+        "x: (batch, T, *FRAME_SHAPE) with T a multiple of TIME_STEPS (INPUT_SHAPE is the case\n"
+        "T = TIME_STEPS). Each group of T // TIME_STEPS consecutive frames is summed into one\n"
+        "time step; the first layers run at every step."
+    ),
+}
+# INPUT_SHAPE: the shape of one sample, built from the names defined before it.
+_INPUT_SHAPES = {
+    "direct": "FRAME_SHAPE",
+    "rate": "FRAME_SHAPE",
+    "events": "(TIME_STEPS, *FRAME_SHAPE)",
+}
 
 _TYPE_IGNORE = re.compile(r"  # type: ignore\[[^\]]*\]")
 
@@ -70,6 +100,8 @@ def _used_objects(spec: ArchSpec) -> Iterable[Any]:
     if neuron_kind == "klif":
         yield neurons.LIF
     yield neurons.NEURONS[neuron_kind]
+    yield encoding.InputEncoding
+    yield encoding.ENCODINGS[spec.encoding]
     yield layers.over_time
     yield layers.PointwiseBN
     yield mixers.TokenMixer
@@ -91,7 +123,7 @@ def _used_objects(spec: ArchSpec) -> Iterable[Any]:
 def generate_module(spec: ArchSpec) -> str:
     """Python source of a module that rebuilds `spec` with torch alone."""
     mixer_kinds = sorted({b.mixer.kind for s in spec.stages for b in s.blocks})
-    parts = [_HEADER.format(name=spec.name)]
+    parts = [_HEADER.format(name=spec.name, input_doc=_INPUT_DOCS[spec.encoding])]
     parts.extend(_source(obj) for obj in _used_objects(spec))
     parts.append(
         _registry(
@@ -100,13 +132,17 @@ def generate_module(spec: ArchSpec) -> str:
         )
         + _registry("NEURONS", {spec.neuron.kind: neurons.NEURONS[spec.neuron.kind]})
         + _registry("MIXERS", {k: mixers.MIXERS[k] for k in mixer_kinds})
+        + _registry("ENCODINGS", {spec.encoding: encoding.ENCODINGS[spec.encoding]})
     )
     arch = pprint.pformat(spec.model_dump(mode="json"), indent=4, width=96, sort_dicts=False)
     parts.append(
         f"ARCH: dict[str, Any] = {arch}\n"
-        'INPUT_SHAPE: tuple[int, ...] = tuple(ARCH["input_shape"])\n'
+        'ENCODING: str = ARCH["encoding"]\n'
         'NUM_CLASSES: int = ARCH["num_classes"]\n'
         'TIME_STEPS: int = ARCH["time_steps"]\n'
+        "# One static sample, or one event frame.\n"
+        'FRAME_SHAPE: tuple[int, ...] = tuple(ARCH["input_shape"])\n'
+        f"INPUT_SHAPE: tuple[int, ...] = {_INPUT_SHAPES[spec.encoding]}\n"
     )
     parts.append(
         "def build_model() -> nn.Module:\n"

@@ -3,9 +3,17 @@
 NIR (Pedersen et al., Nature Communications 2024; the `nir` package, an optional dependency
 imported only when an export runs) describes a network as continuous-time nodes joined by
 identity edges; a node sums all its incoming edges. The graph reads one time step: feed the
-static input (the `direct` encoding: the same sample at every step) T = spec.time_steps times,
-evaluate the nodes in topological order with dt = 1, and average the T logit vectors of
-`output`: that mean is what `SpikingNetwork.forward` returns (the average is the reader's job).
+input T = spec.time_steps times, evaluate the nodes in topological order with dt = 1, and
+average the T logit vectors of `output`: that mean is what `SpikingNetwork.forward` returns (the
+average is the reader's job). What the input is at step t depends on the spec's encoding
+(spaces/encoding.py), and the graph's metadata says it:
+
+- direct: the static sample, the same at every step.
+- events: the t-th event frame; a recording of k * T frames is first summed in k-frame groups,
+  as the network does. The stem and shortcut convolutions then run at every step, as they do
+  in the network. Exact.
+- rate: refused. Its Bernoulli spikes are drawn inside the network and NIR has no random node;
+  a reader that fed the static sample would run a different network.
 
 Node names are the network's module paths (`blocks.3.token_mixer.proj`), so each node can be
 traced back to the state_dict. Every BatchNorm is folded (eval-mode running statistics) into
@@ -73,6 +81,14 @@ _REFUSED_MIXERS = {
     "ssa": "has spike-by-spike products (Q K^T V)",
     "sdsa": "has spike-by-spike products (K * V and Q * kv)",
 }
+# What the graph's input is at each step, per encoding NIR can express (metadata "input").
+_INPUTS = {
+    "direct": "static: the same sample at every time step",
+    "events": (
+        "event frames: frame t at time step t; a recording of k * time_steps frames is first "
+        "summed in groups of k consecutive frames"
+    ),
+}
 _Conv = nn.Conv1d | nn.Conv2d
 _Norm = nn.BatchNorm1d | nn.BatchNorm2d
 
@@ -81,6 +97,11 @@ def check_nir_exportable(spec: ArchSpec, *, allow_soft_reset: bool = False) -> N
     """Raise ExportError naming the first part of `spec` that NIR cannot express.
 
     Needs no `nir` installed, so a search can filter candidates with it."""
+    if spec.encoding not in _INPUTS:
+        raise ExportError(
+            f"encoding {spec.encoding!r} draws random spikes inside the network, which NIR "
+            f"cannot express (no random node); export a spec with encoding in {sorted(_INPUTS)}"
+        )
     first = "embed.neurons[0]"
     kind = spec.neuron.kind
     if kind not in ("lif", "plif"):
@@ -360,10 +381,12 @@ def _window_counts(grid: tuple[int, ...], kernel: int) -> torch.Tensor:
 def _check_matches(model: nn.Module, spec: ArchSpec) -> None:
     if not isinstance(model, SpikingNetwork):
         raise ExportError(f"expected a SpikingNetwork, got {type(model).__name__}")
-    if model.input_shape != spec.input_shape or model.time_steps != spec.time_steps:
+    built = (model.input_shape, model.time_steps, model.encoding)
+    if built != (spec.input_shape, spec.time_steps, spec.encoding):
         raise ExportError(
-            f"model (input {model.input_shape}, T={model.time_steps}) was not built from "
-            f"spec (input {spec.input_shape}, T={spec.time_steps})"
+            f"model (input {model.input_shape}, T={model.time_steps}, encoding "
+            f"{model.encoding!r}) was not built from spec (input {spec.input_shape}, "
+            f"T={spec.time_steps}, encoding {spec.encoding!r})"
         )
     expected: list[type[nn.Module]] = []
     for i, stage in enumerate(spec.stages):
@@ -384,7 +407,8 @@ def export_nir(
     """The NIR graph of `model`, the network built from `spec` (weights as they are now).
 
     One graph step is one time step (dt = 1); the input is (C, *spatial) = spec.in_channels
-    and spec.spatial_shape, fed unchanged for spec.time_steps steps; `output` gives per-step
+    and spec.spatial_shape: the sample fed unchanged for spec.time_steps steps (direct), or one
+    grouped event frame per step (events; rate is refused); `output` gives per-step
     logits (num_classes,) whose mean over the steps is `model(x)`. BatchNorm uses its running
     statistics whatever the model's mode. Raises ExportError naming the first block NIR cannot
     express (see check_nir_exportable), or when `nir` is not installed.
@@ -421,7 +445,8 @@ def export_nir(
         "arch": spec.model_dump_json(),
         "dt": 1.0,
         "time_steps": spec.time_steps,
-        "input": "static: the same sample at every time step",
+        "encoding": spec.encoding,
+        "input": _INPUTS[spec.encoding],
         "readout": "mean of the per-step outputs over time_steps",
         "reset": "subtract" if spec.neuron.v_reset is None else "to_v_reset",
     }

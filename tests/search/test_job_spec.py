@@ -127,3 +127,51 @@ def test_impossible_space_is_refused_at_submission(space: dict[str, Any], field:
     refused when the job is submitted (422), not when its driver starts."""
     with pytest.raises(ValidationError, match=field):
         JobSpec.model_validate(_job(space=space))
+
+
+def test_a_job_whose_space_cannot_inherit_time_steps_is_refused_naming_the_field() -> None:
+    """Time inheritance trains first at a T below the candidate's: a space with a T at or
+    below it could not train that candidate, so the job is refused at submission."""
+    budget = {"epochs": 3, "inherit_time_steps": 2, "inherit_epochs": 1}
+    with pytest.raises(ValidationError, match=r"budget\.inherit_time_steps \(2\)"):
+        JobSpec.model_validate(_job(budget=budget, space={"time_steps": [2, 4]}))
+    ok = JobSpec.model_validate(_job(budget=budget, space={"time_steps": [4, 8]}))
+    assert ok.budget.inherit_time_steps == 2 and ok.budget.inherit_epochs == 1
+
+
+# --- the input encoding ------------------------------------------------------------------------
+
+
+def test_encoding_defaults_to_direct() -> None:
+    assert JobSpec.model_validate(_job()).encoding == "direct"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"encoding": "rate"},
+        {"encoding": "rate", "dataset": {"name": "cifar10", "path": "c10"}},
+        {"encoding": "events", "dataset": {"name": "npz", "path": "dvs.npz"}},
+        {"encoding": "direct", "dataset": {"name": "npz", "path": "dvs.npz"}},
+    ],
+)
+def test_encoding_accepted(overrides: dict[str, Any]) -> None:
+    spec = JobSpec.model_validate(_job(**overrides))
+    assert spec.encoding == overrides["encoding"]
+    assert JobSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pattern"),
+    [
+        ({"encoding": "poisson"}, r"encoding\n.*'direct', 'rate' or 'events'"),
+        ({"encoding": "events"}, r"encoding\n.*'events' needs event frames.*'digits'"),
+        (
+            {"encoding": "events", "dataset": {"name": "cifar100", "path": "c"}},
+            r"encoding\n.*dataset 'cifar100' holds static images",
+        ),
+    ],
+)
+def test_encoding_rejected_naming_the_field(overrides: dict[str, Any], pattern: str) -> None:
+    with pytest.raises(ValidationError, match=pattern):
+        JobSpec.model_validate(_job(**overrides))

@@ -124,6 +124,8 @@ def test_submit_and_read_job(client: TestClient) -> None:
         ({"dataset": {"name": "npz", "path": "missing.npz"}}, "dataset.path"),
         ({"space": {"dims": [12]}}, "space.dims"),
         ({"colour": "blue"}, "colour"),
+        ({"encoding": "poisson"}, "encoding"),
+        ({"encoding": "events"}, "encoding"),  # digits holds static images
     ],
 )
 def test_bad_job_gets_422_naming_the_field(
@@ -142,6 +144,18 @@ def test_npz_dataset_inside_data_dir_is_accepted(client: TestClient, settings: S
     np.savez(settings.data_dir / "seq.npz", x_train=x, y_train=y, x_test=x, y_test=y)
     response = client.post("/api/jobs", json={**JOB, "dataset": {"name": "npz", "path": "seq.npz"}})
     assert response.status_code == 201
+
+
+def test_encoding_is_accepted_and_kept(client: TestClient, settings: Settings) -> None:
+    x = np.random.rand(20, 4, 1, 4, 4).astype(np.float32)
+    y = np.arange(20) % 2
+    np.savez(settings.data_dir / "dvs.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    body = {**JOB, "dataset": {"name": "npz", "path": "dvs.npz"}, "encoding": "events"}
+    response = client.post("/api/jobs", json=body)
+    assert response.status_code == 201
+    assert response.json()["spec"]["encoding"] == "events"
+    assert client.post("/api/jobs", json={**JOB, "encoding": "rate"}).status_code == 201
+    assert client.post("/api/jobs", json=JOB).json()["spec"]["encoding"] == "direct"
 
 
 def test_unknown_ids_get_404(client: TestClient) -> None:

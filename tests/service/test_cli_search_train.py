@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 JOB = {
@@ -132,4 +133,20 @@ def test_train_refuses_a_spec_that_does_not_fit_the_data(tmp_path: Path) -> None
     (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "input_shape": [16, 16]}))
     run = _spikenas(tmp_path, "train", "arch.json", timeout=120)
     assert run.returncode != 0 and "input_shape" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_train_refuses_an_encoding_the_data_cannot_feed(tmp_path: Path) -> None:
+    (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "encoding": "events"}))
+    run = _spikenas(tmp_path, "train", "arch.json", timeout=120)
+    assert run.returncode != 0 and "encoding 'events'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+    x = np.zeros((10, 3, 1, 8, 8), dtype=np.float32)  # 3 frames: T = 2 cannot group them
+    y = np.arange(10) % 2
+    np.savez(tmp_path / "dvs.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    events = {**ARCH, "input_shape": [1, 8, 8], "encoding": "events"}
+    (tmp_path / "events.json").write_text(json.dumps(events))
+    run = _spikenas(tmp_path, "train", "events.json", "--dataset", "dvs.npz", timeout=120)
+    assert run.returncode != 0 and "time_steps 2 does not divide the 3 frames" in run.stderr
     assert "Traceback" not in run.stderr

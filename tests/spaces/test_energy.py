@@ -35,13 +35,17 @@ def _one_thread() -> Iterator[None]:
 
 
 def _spec(
-    kind: str = "stm", input_shape: tuple[int, ...] = (8, 8), time_steps: int = 2
+    kind: str = "stm",
+    input_shape: tuple[int, ...] = (8, 8),
+    time_steps: int = 2,
+    encoding: str = "direct",
 ) -> ArchSpec:
     return ArchSpec.model_validate(
         {
             "input_shape": input_shape,
             "num_classes": 4,
             "time_steps": time_steps,
+            "encoding": encoding,
             "downsample": SHAPES[input_shape],
             "stages": [{"dim": 16, "blocks": [{"mixer": {"kind": kind, "heads": 2}}]}],
         }
@@ -49,7 +53,13 @@ def _spec(
 
 
 def _input(spec: ArchSpec, batch: int = 3, seed: int = 0) -> torch.Tensor:
-    return torch.rand(batch, *spec.input_shape, generator=torch.Generator().manual_seed(seed)) * 3
+    """Static samples in [0, 3) (in [0, 1) for rate), or T frames of event counts 0..2."""
+    gen = torch.Generator().manual_seed(seed)
+    if spec.encoding == "events":
+        shape = (batch, spec.time_steps, *spec.input_shape)
+        return torch.randint(0, 3, shape, generator=gen).float()
+    scale = 1.0 if spec.encoding == "rate" else 3.0
+    return torch.rand(batch, *spec.input_shape, generator=gen) * scale
 
 
 def _calibrated(spec: ArchSpec) -> SpikingNetwork:
@@ -171,7 +181,8 @@ def test_flops_match_torch_flop_counter_on_sequences_and_images(kind: str) -> No
         counted = 0
         for layer in report.layers:
             if layer.kind in ("conv", "linear", "matmul"):
-                runs = 2 * spec.time_steps if layer.spiking else 2  # batch 2, T steps or once
+                runs = 2 * layer.steps  # batch 2, T steps or once
+                assert layer.steps == (spec.time_steps if layer.spiking else 1)
                 counted += layer.flops * runs
         assert 2 * counted == counter.get_total_flops()  # torch counts a MAC as two FLOPs
         assert all(layer.flops > 0 for layer in report.layers)
@@ -345,4 +356,93 @@ def test_report_as_dict_is_json() -> None:
         "sops",
         "energy_pj",
         "spiking",
+        "steps",
     }
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+ENCODINGS = ("direct", "rate", "events")
+FIRST_LAYERS = {"embed.stem.0": 9 * 64 * 1 * 2, "embed.shortcut.0": 4 * 16 * 1 * 2}  # 8x8, D=16
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_flops_match_torch_flop_counter_for_every_encoding(encoding: str) -> None:
+    """The first layers run once per sample with the direct encoding, at every step otherwise;
+    only the rate encoding's input is spikes."""
+    spec = _spec("stm", time_steps=3, encoding=encoding)
+    model = build_model(spec, seed=0).eval()
+    x = _input(spec, batch=2)
+    report = measure_costs(model, x)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    counted = sum(
+        layer.flops * 2 * layer.steps
+        for layer in report.layers
+        if layer.kind in ("conv", "linear", "matmul")
+    )
+    assert 2 * counted == counter.get_total_flops()
+    for layer in report.layers:
+        if layer.name in FIRST_LAYERS:
+            assert layer.steps == (1 if encoding == "direct" else 3), layer.name
+            assert layer.spiking == (encoding == "rate"), layer.name
+        else:
+            assert layer.spiking and layer.steps == 3, layer.name
+
+
+def test_event_frames_cost_macs_at_every_step_by_hand() -> None:
+    """Event frames are counts, not spikes: the stem and the shortcut cost 4.6 pJ per MAC at
+    each of the T steps, and no SOPs."""
+    spec = _spec("stm", time_steps=2, encoding="events")
+    model = _calibrated(spec)
+    x = _input(spec)
+    report = measure_costs(model, x)
+    layers = _layers(report)
+    for name, flops in FIRST_LAYERS.items():
+        layer = layers[name]
+        assert (layer.flops, layer.steps, layer.spiking, layer.sops) == (flops, 2, False, 0.0)
+        assert layer.energy_pj == pytest.approx(E_MAC_PJ * flops * 2)
+        # As many frames as steps: the stem reads the frames themselves.
+        assert layer.input_rate == pytest.approx(float((x != 0).float().mean()))
+    sops = sum(layer.sops for layer in report.layers if layer.spiking)
+    assert sops > 0
+    macs = 2 * sum(FIRST_LAYERS.values())
+    assert report.energy_snn_pj == pytest.approx(E_MAC_PJ * macs + E_AC_PJ * sops)
+    assert report.energy_ann_pj == pytest.approx(E_MAC_PJ * report.flops)  # once per sample
+
+
+def test_silent_event_frames_cost_only_the_first_layers_macs_at_every_step() -> None:
+    spec = _spec("stm", time_steps=3, encoding="events")
+    x = torch.zeros(2, 6, *spec.input_shape)  # 6 frames, summed in pairs
+    report = measure_costs(build_model(spec, seed=0), x)
+    assert report.sops == 0.0
+    assert report.energy_snn_pj == pytest.approx(E_MAC_PJ * 3 * sum(FIRST_LAYERS.values()))
+
+
+def test_rate_spikes_cost_synaptic_operations_by_hand() -> None:
+    """With the rate encoding the stem and the shortcut read 0/1 spikes: SOPs at the rate of
+    the spikes drawn, and no MAC anywhere in the network."""
+    spec = _spec("stm", time_steps=2, encoding="rate")
+    model = _calibrated(spec)
+    x = _input(spec)
+    drawn: list[torch.Tensor] = []
+    handle = model.encode.register_forward_hook(lambda m, a, out: drawn.append(out))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            # Not seed 0: _input draws x from a generator seeded 0, and noise equal to x
+            # would never fire at the first step.
+            torch.manual_seed(1)
+            report = measure_costs(model, x)
+    finally:
+        handle.remove()
+    rate = float((drawn[0] != 0).float().mean())
+    assert 0.3 < rate < 0.7  # the mean of U[0, 1) inputs
+    layers = _layers(report)
+    for name, flops in FIRST_LAYERS.items():
+        layer = layers[name]
+        assert (layer.flops, layer.steps, layer.spiking) == (flops, 2, True)
+        assert layer.input_rate == pytest.approx(rate)
+        assert layer.sops == pytest.approx(rate * 2 * flops)
+        assert layer.energy_pj == pytest.approx(E_AC_PJ * rate * 2 * flops)
+    assert all(layer.spiking for layer in report.layers)
+    assert report.energy_snn_pj == pytest.approx(E_AC_PJ * report.sops)

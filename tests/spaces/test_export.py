@@ -3,7 +3,9 @@
 Fifty specs drawn from a small space (every built mixer, neuron and surrogate; 2-D images and 1-D
 sequences; one or two stages) plus a few hand-made neuron variants are exported, and ONE isolated
 subprocess (`python -I`, with spaces/workers/search/service made unimportable) loads each module
-with the built model's weights and compares its eval outputs with torch.equal.
+with the built model's weights and compares its eval outputs with torch.equal. Specs with the
+`events` and `rate` encodings ride along in the same process: event frames (B, T, C, H, W) as
+input, and for rate (stochastic in eval) both sides run after the same torch.manual_seed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 import pytest
 import torch
 
-from spaces.arch import ArchSpec
+from spaces.arch import ArchSpec, Encoding
 from spaces.build import build_model
+from spaces.encoding import ENCODINGS
 from spaces.export.module import generate_module
 from spaces.mixers import MIXERS
 from spaces.neurons import NEURONS
@@ -29,7 +32,12 @@ from spaces.surrogates import SURROGATE_GRADS
 PROJECT_PACKAGES = ("spaces", "workers", "search", "service")
 
 
-def _small_space(input_shape: tuple[int, ...], max_stages: int) -> SearchSpace:
+def _small_space(
+    input_shape: tuple[int, ...],
+    max_stages: int,
+    encoding: Encoding = "direct",
+    frames: int | None = None,
+) -> SearchSpace:
     constraints = SpaceConstraints(
         mixers=("stm", "ssa", "sdsa", "conv", "pool", "identity"),
         dims=(8, 16),
@@ -45,7 +53,7 @@ def _small_space(input_shape: tuple[int, ...], max_stages: int) -> SearchSpace:
         downsample=(1, 2, 4),
         max_tokens=64,
     )
-    return SearchSpace(constraints, input_shape, num_classes=4)
+    return SearchSpace(constraints, input_shape, 4, encoding=encoding, frames=frames)
 
 
 def _with_neuron(spec: ArchSpec, **neuron: Any) -> ArchSpec:
@@ -69,6 +77,34 @@ def _specs() -> list[ArchSpec]:
 
 
 SPECS = _specs()
+
+
+def _encoded_specs() -> list[ArchSpec]:
+    """Event and rate specs: images and sequences, T_data = T and T_data = 2T for events."""
+    specs = []
+    for seed in range(6):
+        shape = ((2, 8, 8), (8, 8), (16,))[seed % 3]
+        specs.append(_small_space(shape, 1 + seed % 2, "events", 6).sample(RandomSuggester(seed)))
+        specs.append(_small_space(shape, 1 + seed % 2, "rate").sample(RandomSuggester(50 + seed)))
+    return specs
+
+
+ENCODED_SPECS = _encoded_specs()
+
+
+def _module_input_shape(spec: ArchSpec) -> list[int]:
+    """What INPUT_SHAPE must say: one sample, T = TIME_STEPS frames of them for events."""
+    frames = [spec.time_steps] if spec.encoding == "events" else []
+    return [*frames, *spec.input_shape]
+
+
+def _encoded_input(spec: ArchSpec, gen: torch.Generator, batch: int) -> torch.Tensor:
+    """Static samples in [0, 2) (in [0, 1] for rate), or 6 frames of event counts 0..2."""
+    if spec.encoding == "events":
+        return torch.randint(0, 3, (batch, 6, *spec.input_shape), generator=gen).float()
+    scale = 1.0 if spec.encoding == "rate" else 2.0
+    return torch.rand(batch, *spec.input_shape, generator=gen) * scale
+
 
 CHILD = textwrap.dedent(
     """
@@ -94,6 +130,8 @@ CHILD = textwrap.dedent(
         model.eval()
         x = torch.load(root + "/" + case["input"], weights_only=True)
         expected = torch.load(root + "/" + case["output"], weights_only=True)
+        if case["seed"] is not None:
+            torch.manual_seed(case["seed"])  # the rate encoding draws its spikes
         with torch.no_grad():
             out = model(x)
         report.append({{
@@ -101,7 +139,9 @@ CHILD = textwrap.dedent(
             "equal": bool(torch.equal(out, expected)),
             "max_diff": float((out - expected).abs().max()),
             "arch": module.ARCH == case["arch"],
-            "input_shape": module.INPUT_SHAPE == tuple(case["arch"]["input_shape"]),
+            "input_shape": module.INPUT_SHAPE == tuple(case["input_shape"]),
+            "frame_shape": module.FRAME_SHAPE == tuple(case["arch"]["input_shape"]),
+            "encoding": module.ENCODING == case["arch"]["encoding"],
             "num_classes": module.NUM_CLASSES == case["arch"]["num_classes"],
             "time_steps": module.TIME_STEPS == case["arch"]["time_steps"],
             "torch_only": not any(
@@ -113,10 +153,17 @@ CHILD = textwrap.dedent(
 )
 
 
-def _trained_state(spec: ArchSpec, seed: int, x: torch.Tensor) -> torch.nn.Module:
-    """The built model after some stand-in training: perturbed weights, one train-mode forward."""
+def _trained_state(
+    spec: ArchSpec, seed: int, x: torch.Tensor, batch_stats: bool = False
+) -> torch.nn.Module:
+    """The built model after some stand-in training: perturbed weights, one train-mode forward
+    (with `batch_stats`, batch norms keep that batch's statistics, so that neurons fire)."""
     model = build_model(spec, seed=seed)
     gen = torch.Generator().manual_seed(seed)
+    if batch_stats:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.momentum = None
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=gen) * 0.1)
@@ -134,16 +181,31 @@ def test_exported_modules_match_built_models(tmp_path: Path) -> None:
     assert {s.neuron.surrogate for s in SPECS} == set(SURROGATE_GRADS)
     assert {len(s.stages) for s in SPECS} == {1, 2}
 
+    assert {s.encoding for s in ENCODED_SPECS} == {"events", "rate"}
+
     cases = []
-    for i, spec in enumerate(SPECS):
+    other_draws = []
+    everything = SPECS + ENCODED_SPECS
+    for i, spec in enumerate(everything):
         gen = torch.Generator().manual_seed(1000 + i)
-        x_train = torch.rand(6, *spec.input_shape, generator=gen) * 2
-        x = torch.rand(3, *spec.input_shape, generator=gen) * 2
-        model = _trained_state(spec, i, x_train)
-        running = [b.running_mean for b in model.modules() if isinstance(b, torch.nn.BatchNorm1d)]
-        assert any(r.abs().sum() > 0 for r in running), "BN running stats were not updated"
-        with torch.no_grad():
-            out = model(x)
+        if spec.encoding == "direct":
+            x_train = torch.rand(6, *spec.input_shape, generator=gen) * 2
+            x = torch.rand(3, *spec.input_shape, generator=gen) * 2
+        else:
+            x_train, x = _encoded_input(spec, gen, 6), _encoded_input(spec, gen, 3)
+        seed = 2000 + i if spec.encoding == "rate" else None
+        with torch.random.fork_rng(devices=[]):
+            model = _trained_state(spec, i, x_train, batch_stats=spec.encoding != "direct")
+            running = [
+                b.running_mean for b in model.modules() if isinstance(b, torch.nn.BatchNorm1d)
+            ]
+            assert any(r.abs().sum() > 0 for r in running), "BN running stats were not updated"
+            if seed is not None:
+                torch.manual_seed(seed)
+            with torch.no_grad():
+                out = model(x)
+                if seed is not None:
+                    other_draws.append(not torch.equal(out, model(x)))
         assert out.shape == (3, spec.num_classes)
         (tmp_path / f"exported_{i}.py").write_text(generate_module(spec))
         torch.save(model.state_dict(), tmp_path / f"w{i}.pt")
@@ -156,8 +218,12 @@ def test_exported_modules_match_built_models(tmp_path: Path) -> None:
                 "input": f"x{i}.pt",
                 "output": f"y{i}.pt",
                 "arch": spec.model_dump(mode="json"),
+                "seed": seed,
+                "input_shape": _module_input_shape(spec),
             }
         )
+    # The seed matters: rate outputs are not the same whatever the draws.
+    assert sum(other_draws) >= len(other_draws) // 2, other_draws
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     script = tmp_path / "check.py"
     script.write_text(CHILD.format(packages=PROJECT_PACKAGES))
@@ -171,9 +237,9 @@ def test_exported_modules_match_built_models(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(report) == len(SPECS)
+    assert len(report) == len(everything)
     bad = [r for r in report if not all(v for k, v in r.items() if k not in ("module", "max_diff"))]
-    details = [(r, SPECS[int(r["module"].split("_")[1])].model_dump_json()) for r in bad]
+    details = [(r, everything[int(r["module"].split("_")[1])].model_dump_json()) for r in bad]
     assert not bad, f"{len(bad)} exported modules differ from the built model: {details[:3]}"
 
 
@@ -221,3 +287,36 @@ def test_pool_only_module() -> None:
     built = build_model(spec, seed=0)
     exported = namespace["build_model"]()
     assert list(exported.state_dict()) == list(built.state_dict())
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate", "events"])
+def test_module_carries_its_encoding_and_says_what_input_it_expects(encoding: str) -> None:
+    spec = ArchSpec.model_validate(
+        {
+            "input_shape": (2, 8, 8),
+            "num_classes": 3,
+            "time_steps": 3,
+            "encoding": encoding,
+            "downsample": 2,
+            "stages": [{"dim": 8, "blocks": [{"mixer": {"kind": "conv"}}]}],
+        }
+    )
+    source = generate_module(spec)
+    for name, cls in ENCODINGS.items():
+        assert (f"class {cls.__name__}(" in source) == (name == encoding), name
+    assert f'ENCODINGS = {{"{encoding}": {ENCODINGS[encoding].__name__}}}' in source
+    namespace: dict[str, Any] = {"__name__": f"exported_{encoding}"}
+    exec(compile(source, f"exported_{encoding}.py", "exec"), namespace)
+    doc = namespace["__doc__"]
+    assert f"Input (encoding '{encoding}')" in doc
+    assert namespace["ENCODING"] == encoding
+    assert namespace["FRAME_SHAPE"] == (2, 8, 8)
+    expected = (3, 2, 8, 8) if encoding == "events" else (2, 8, 8)
+    assert namespace["INPUT_SHAPE"] == expected
+    if encoding == "events":
+        assert "x: (batch, T, *FRAME_SHAPE) with T a multiple of TIME_STEPS" in doc
+    if encoding == "rate":
+        assert "[0, 1]" in doc and "torch.manual_seed" in doc
+    model = namespace["build_model"]().eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, *namespace["INPUT_SHAPE"])).shape == (2, 3)

@@ -32,6 +32,7 @@ def _spec(
     input_shape: tuple[int, ...],
     stages: list[tuple[int, list[dict[str, Any]]]],
     downsample: int = 2,
+    encoding: str = "direct",
     **neuron: Any,
 ) -> ArchSpec:
     return ArchSpec.model_validate(
@@ -39,6 +40,7 @@ def _spec(
             "input_shape": input_shape,
             "num_classes": 3,
             "time_steps": 3,
+            "encoding": encoding,
             "downsample": downsample,
             "stages": [
                 {"dim": dim, "blocks": [{"mixer": m, "mlp_ratio": 1.5} for m in mixers]}
@@ -64,7 +66,8 @@ def _trained_like(spec: ArchSpec, seed: int = 0) -> SpikingNetwork:
             if isinstance(module, PLIF):
                 module.w.copy_(torch.randn((), generator=gen))
         model.train()
-        model(torch.rand(8, *spec.input_shape, generator=gen, dtype=torch.float64))
+        frames = (2 * spec.time_steps,) if spec.encoding == "events" else ()
+        model(torch.rand(8, *frames, *spec.input_shape, generator=gen, dtype=torch.float64))
     return model.eval()
 
 
@@ -127,20 +130,23 @@ def _step(node: Any, x: torch.Tensor, v: torch.Tensor | None) -> tuple[torch.Ten
     raise NotImplementedError(type(node).__name__)
 
 
-def run_nir(graph: Any, x: torch.Tensor, steps: int) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean output over `steps` for the static batch x (B, *input type); LIF firing rates."""
+def run_nir(
+    graph: Any, x: torch.Tensor, steps: int, per_step: bool = False
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean output over `steps` for the static batch x (B, *input type), or with `per_step`
+    for x (steps, B, *input type), step t reading x[t]; LIF firing rates."""
     order = _topological(graph)
     sources = defaultdict(list)
     for src, dst in graph.edges:
         sources[dst].append(src)
     state: dict[str, Any] = {}
     outputs, rates = [], defaultdict(float)
-    for _ in range(steps):
+    for t in range(steps):
         values: dict[str, torch.Tensor] = {}
         for name in order:
             node = graph.nodes[name]
             if isinstance(node, nir.Input):
-                values[name] = x
+                values[name] = x[t] if per_step else x
                 continue
             total = sum(values[s] for s in sources[name])
             assert isinstance(total, torch.Tensor), f"{name} has no input"
@@ -321,3 +327,47 @@ def test_write_and_read_round_trip(tmp_path: Path) -> None:
         assert type(loaded.nodes[name]) is type(node)
     assert loaded.metadata["arch"] == spec.model_dump_json()
     _check_round_trip(loaded, model, spec)
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8), (16,)], ids=str)
+def test_events_graph_reads_one_grouped_frame_per_step(shape: tuple[int, ...]) -> None:
+    """A recording of 2T frames: the graph, fed frame pairs summed by hand, equals the model."""
+    spec = _spec(shape, [(16, [{"kind": "conv"}, {"kind": "stm", "heads": 2}])], encoding="events")
+    model = _trained_like(spec)
+    graph = export_nir(model, spec)
+    assert graph.metadata["encoding"] == "events"
+    assert "event frames" in graph.metadata["input"]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 6, *spec.input_shape, generator=gen, dtype=torch.float64) * 2
+    with torch.no_grad():
+        expected = model(x)
+    frames = x.reshape(4, 3, 2, spec.in_channels, *spec.spatial_shape)
+    per_step = (frames[:, :, 0] + frames[:, :, 1]).transpose(0, 1)  # (T, B, C, *spatial)
+    got, rates = run_nir(graph, per_step, spec.time_steps, per_step=True)
+    assert (got - expected).abs().max().item() < 1e-5
+    assert 0.05 < sum(rates.values()) / len(rates) < 0.95, rates
+
+
+def test_rate_encoding_is_refused_naming_it() -> None:
+    spec = _spec((8, 8), [(8, [{"kind": "conv"}])], downsample=4, encoding="rate")
+    with pytest.raises(ExportError, match=r"encoding 'rate'.*NIR cannot express"):
+        check_nir_exportable(spec)
+    with pytest.raises(ExportError, match=r"encoding 'rate'"):
+        export_nir(build_model(spec, seed=0), spec)
+
+
+def test_direct_graph_says_its_input_is_static() -> None:
+    spec = _spec((8, 8), [(8, [{"kind": "conv"}])], downsample=4)
+    graph = export_nir(_trained_like(spec), spec)
+    assert graph.metadata["encoding"] == "direct"
+    assert graph.metadata["input"].startswith("static")
+
+
+def test_model_of_another_encoding_is_refused() -> None:
+    spec = _spec((8, 8), [(8, [{"kind": "conv"}])], downsample=4, encoding="events")
+    direct = _spec((8, 8), [(8, [{"kind": "conv"}])], downsample=4)
+    with pytest.raises(ExportError, match=r"encoding 'direct'.*encoding 'events'"):
+        export_nir(build_model(direct, seed=0), spec)

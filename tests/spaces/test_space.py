@@ -239,3 +239,40 @@ def test_default_constraints_are_event_driven_and_built() -> None:
     space = SearchSpace(c, (8, 8), 10)
     spec = space.sample(RandomSuggester(0))
     assert math.prod(spec.token_grid) <= c.max_tokens
+
+
+# --- the input encoding, fixed per job ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate", "events"])
+def test_every_sample_carries_the_jobs_encoding(encoding: str) -> None:
+    frames = 6 if encoding == "events" else None
+    space = SearchSpace(WIDE, (2, 16, 16), 7, encoding=encoding, frames=frames)  # type: ignore[arg-type]
+    for seed in range(10):
+        spec = space.sample(RandomSuggester(seed))
+        assert spec.encoding == encoding
+        assert spec.input_shape == (2, 16, 16)  # one frame, whatever the frame count
+        _check(spec, space)
+
+
+def test_events_search_only_time_steps_that_divide_the_frames() -> None:
+    c = SpaceConstraints(time_steps=(2, 3, 4, 8))
+    space = SearchSpace(c, (8, 8), 2, encoding="events", frames=12)
+    assert space.time_steps == (2, 3, 4)
+    assert {space.sample(RandomSuggester(s)).time_steps for s in range(40)} == {2, 3, 4}
+    # Static data keeps every choice.
+    assert SearchSpace(c, (8, 8), 2).time_steps == (2, 3, 4, 8)
+
+
+def test_no_time_steps_dividing_the_frames_is_a_spec_error() -> None:
+    c = SpaceConstraints(time_steps=(4, 8))
+    with pytest.raises(SpecError, match=r"space\.time_steps.*\[4, 8\].*6 frames"):
+        SearchSpace(c, (8, 8), 2, encoding="events", frames=6)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "frames"), [("events", None), ("direct", 4), ("rate", 4)], ids=str
+)
+def test_frames_and_the_events_encoding_go_together(encoding: str, frames: int | None) -> None:
+    with pytest.raises(SpecError, match=rf"encoding '{encoding}'"):
+        SearchSpace(WIDE, (8, 8), 2, encoding=encoding, frames=frames)  # type: ignore[arg-type]

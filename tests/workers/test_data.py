@@ -96,6 +96,30 @@ def test_npz_round_trip(tmp_path: Path, sample_shape: tuple[int, ...]) -> None:
     assert not torch.equal(other.x_val, data.x_val)
 
 
+def test_event_frames_round_trip(tmp_path: Path) -> None:
+    """(N, T, C, H, W): input_shape is one frame, frames the frame count; samples stay whole."""
+    arrays = _good((5, 2, 4, 4))
+    arrays["x_train"] = arrays["x_train"].astype(np.uint8)  # event counts may be integers
+    _write(tmp_path / "dvs.npz", **arrays)
+    data = load_dataset(NpzDataset(name="npz", path="dvs.npz"), tmp_path, seed=2)
+    assert data.frames == 5
+    assert data.input_shape == (2, 4, 4)
+    assert data.x_train.shape[1:] == (5, 2, 4, 4) and data.x_val.shape[1:] == (5, 2, 4, 4)
+    assert data.x_train.dtype == torch.float32
+    assert torch.equal(data.x_test, torch.from_numpy(arrays["x_test"].astype(np.float32)))
+    ids = data.x_train.flatten(1)
+    assert (ids == ids[:, :1]).all()  # every frame of a sample moved with it
+    assert torch.equal(data.y_train, ids[:, 0].long() % 3)
+    assert data.to("cpu").frames == 5
+
+
+def test_static_data_has_no_frames(tmp_path: Path) -> None:
+    _write(tmp_path / "img.npz", **_good((2, 4, 4)))
+    data = load_dataset(NpzDataset(name="npz", path="img.npz"), tmp_path)
+    assert data.frames is None and data.input_shape == (2, 4, 4)
+    assert load_dataset(DIGITS, tmp_path).frames is None
+
+
 def test_npz_in_a_subdirectory(tmp_path: Path) -> None:
     (tmp_path / "sets").mkdir()
     _write(tmp_path / "sets" / "a.npz", **_good((4,)))
@@ -136,17 +160,65 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "inf-in-x": (_with(x_test=np.full((12, 4), np.inf)), r"x_test contains NaN or infinite"),
     "length-mismatch": (_with(y_train=np.arange(39) % 3), r"x_train has 40 samples but y_train"),
     "shape-mismatch": (_with(x_test=np.zeros((12, 5))), r"x_train samples are shaped \(4,\)"),
-    "event-frames": (
-        _with(x_train=np.zeros((40, 2, 1, 4, 4)), x_test=np.zeros((12, 2, 1, 4, 4))),
-        r"x_train holds event frames",
-    ),
     "1-d-x": (_with(x_train=np.zeros(40)), r"x_train is shaped \(40,\)"),
+    "6-d-x": (
+        _with(x_train=np.zeros((40, 2, 1, 1, 4, 4))),
+        r"x_train is shaped \(40, 2, 1, 1, 4, 4\).*event frames \(N, T, C, H, W\)",
+    ),
     "2-d-y": (_with(y_train=np.zeros((40, 1), dtype=np.int64)), r"y_train is shaped \(40, 1\)"),
     "one-sample": (
         _with(x_test=np.zeros((1, 4)), y_test=np.zeros(1, dtype=np.int64)),
         r"test split has 1 samples",
     ),
 }
+
+
+def _events(frames: int = 4, **changes: Any) -> dict[str, Any]:
+    return {**_good((frames, 2, 4, 4)), **changes}
+
+
+def _events_nan() -> dict[str, Any]:
+    arrays = _events()
+    arrays["x_test"][5, 3, 1, 2, 2] = np.nan
+    return arrays
+
+
+BAD_EVENTS: dict[str, tuple[dict[str, Any], str]] = {
+    "frame-count-mismatch": (
+        _events(x_test=np.zeros((12, 3, 2, 4, 4))),
+        r"x_train has 4 frames per sample but x_test 3",
+    ),
+    "events-then-static": (
+        _events(x_test=np.zeros((12, 2, 4, 4))),
+        r"x_train holds event frames \(N, T, C, H, W\) but x_test static samples",
+    ),
+    "static-then-events": (
+        _with(x_test=np.zeros((12, 3, 1, 2, 2))),
+        r"x_test holds event frames \(N, T, C, H, W\) but x_train static samples",
+    ),
+    "frame-shape-mismatch": (
+        _events(x_test=np.zeros((12, 4, 2, 4, 5))),
+        r"x_train samples are shaped \(4, 2, 4, 4\) but x_test samples \(4, 2, 4, 5\)",
+    ),
+    "no-frames": (
+        _events(x_train=np.zeros((40, 0, 2, 4, 4)), x_test=np.zeros((12, 0, 2, 4, 4))),
+        r"x_train holds event frames with no frames",
+    ),
+    "events-nan": (_events_nan(), r"x_test contains NaN"),
+    "events-string-dtype": (
+        _events(x_train=np.full((40, 4, 2, 4, 4), "a")),
+        r"x_train has dtype <U1.*numeric",
+    ),
+    "events-label-count": (
+        _events(y_train=np.arange(41) % 3),
+        r"x_train has 40 samples but y_train has 41",
+    ),
+    "events-float-labels": (
+        _events(y_test=np.zeros(12)),
+        r"y_test.*labels must be integers",
+    ),
+}
+BAD.update(BAD_EVENTS)
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
