@@ -24,7 +24,7 @@ from search.tune_search import DefineByRun, StudySearch
 from spaces.space import SearchSpace
 from workers.artifacts import job_dir
 from workers.data import load_dataset
-from workers.encoding_fit import check_encoding
+from workers.encoding_fit import check_encoding, check_frames
 from workers.trainable import spikenas_trainable
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
     # Load the data once here: a bad data set fails the job before any trial is started.
     data = load_dataset(spec.dataset, config.data_dir, seed=spec.seed)
     check_encoding(data, spec.encoding)
+    if spec.budget.inherit_time_steps is not None:
+        # Epochs at the smaller T group event frames too: refuse before any trial starts.
+        check_frames(data, spec.budget.inherit_time_steps, field="budget.inherit_time_steps")
     space = SearchSpace(
         spec.space, data.input_shape, data.num_classes, encoding=spec.encoding, frames=data.frames
     )

@@ -78,7 +78,7 @@ class FinishedSet:
         for stored in load_trials(conn, self.study_id, trial_ids=new, only_attrs=_RECORD_ATTRS):
             if stored.rejected:
                 continue
-            record = trial_record(stored.frozen(), self.objectives)
+            record = trial_record(stored, self.objectives)
             counts = record.trained_full_budget and all(o in record.values for o in self.objectives)
             recorded = stored.user_attrs.get(ATTR_COSTS)
             metrics = {

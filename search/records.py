@@ -7,7 +7,7 @@ driver, which writes them, and every reader).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import optuna
 from pydantic import BaseModel
@@ -76,8 +76,22 @@ RECORD_ATTRS = frozenset(
 )
 
 
-def trial_record(trial: optuna.trial.FrozenTrial, objectives: list[str]) -> TrialRecord:
-    """Name a frozen trial's values and read the driver's user attributes."""
+class TrialLike(Protocol):
+    """What a record is read from: an Optuna FrozenTrial, or the rows study_tables reads
+    (without building a FrozenTrial, whose timestamps cost more than the rest of a record)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def state(self) -> optuna.trial.TrialState: ...
+    @property
+    def values(self) -> list[float] | None: ...
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+
+def trial_record(trial: TrialLike, objectives: list[str]) -> TrialRecord:
+    """Name a trial's values and read the driver's user attributes."""
     attrs = trial.user_attrs
     values: dict[str, float] = {}
     if trial.values is not None:

@@ -167,7 +167,7 @@ def list_trials(
             offset=offset,
         )
         trials = load_trials(conn, study_id, trial_ids=ids, only_attrs=RECORD_ATTRS)
-    return [trial_record(t.frozen(), objectives) for t in trials], count
+    return [trial_record(t, objectives) for t in trials], count
 
 
 def _stored_trial(
@@ -185,7 +185,7 @@ def get_trial(
     storage: optuna.storages.BaseStorage, job_id: int, objectives: list[str], number: int
 ) -> TrialRecord | None:
     stored = _stored_trial(storage, job_id, number, skip={ATTR_CURVE})
-    return None if stored is None else trial_record(stored.frozen(), objectives)
+    return None if stored is None else trial_record(stored, objectives)
 
 
 def get_trial_detail(
@@ -198,7 +198,7 @@ def get_trial_detail(
     error = attrs.get(ATTR_REJECTED, attrs.get(ATTR_ERROR))
     budget = attrs.get(ATTR_BUDGET_EPOCHS)
     return TrialDetail(
-        **trial_record(stored.frozen(), objectives).model_dump(),
+        **trial_record(stored, objectives).model_dump(),
         curve=list(attrs.get(ATTR_CURVE) or []),
         budget_epochs=None if budget is None else int(budget),
         error=None if error is None else str(error),

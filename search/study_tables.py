@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
@@ -76,45 +75,6 @@ class StoredTrial:
     @property
     def rejected(self) -> bool:
         return ATTR_REJECTED in self.user_attrs
-
-    def frozen(self) -> optuna.trial.FrozenTrial:
-        """As Optuna would return it (without params, which no reader here uses)."""
-
-        def local(value: datetime | None) -> datetime | None:
-            # FrozenTrial holds naive local time, as RDBStorage builds it.
-            return None if value is None else value.astimezone().replace(tzinfo=None)
-
-        return optuna.trial.FrozenTrial(
-            number=self.number,
-            state=self.state,
-            value=None,
-            values=self.values,
-            datetime_start=local(self.started_at),
-            datetime_complete=local(self.completed_at),
-            params={},
-            distributions={},
-            user_attrs=self.user_attrs,
-            system_attrs={},
-            intermediate_values={},
-            trial_id=self.trial_id,
-        )
-
-    @classmethod
-    def of(cls, trial: optuna.trial.FrozenTrial) -> StoredTrial:
-        """From a FrozenTrial, for storages that are not SQL (and as the tests' reference)."""
-
-        def utc(value: datetime | None) -> datetime | None:
-            return None if value is None else value.astimezone(UTC)
-
-        return cls(
-            trial_id=trial._trial_id,
-            number=trial.number,
-            state=trial.state,
-            values=None if trial.values is None else list(trial.values),
-            user_attrs=dict(trial.user_attrs),
-            started_at=utc(trial.datetime_start),
-            completed_at=utc(trial.datetime_complete),
-        )
 
 
 @dataclass(frozen=True, slots=True)

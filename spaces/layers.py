@@ -22,8 +22,21 @@ def over_time(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return y.view(t, b, *y.shape[1:])
 
 
+class PointwiseConv(nn.Conv1d):
+    """A 1x1 convolution over tokens, (B, C_in, N) -> (B, C_out, N), computed as the batched
+    matrix product it amounts to: PyTorch's CPU convolution with a kernel of 1 takes several
+    times longer than that product for these shapes (benchmarks/train_step.py). It stays a
+    Conv1d, so its weights, forward hooks and exports are those of a convolution."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__(in_dim, out_dim, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(self.weight.squeeze(-1), x)
+
+
 class PointwiseBN(nn.Sequential):
     """1x1 convolution over tokens (a per-token linear map) followed by batch norm."""
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
-        super().__init__(nn.Conv1d(in_dim, out_dim, 1, bias=False), nn.BatchNorm1d(out_dim))
+        super().__init__(PointwiseConv(in_dim, out_dim), nn.BatchNorm1d(out_dim))

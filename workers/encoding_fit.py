@@ -42,12 +42,12 @@ def check_encoding(data: Splits, encoding: Encoding) -> None:
             )
 
 
-def check_frames(data: Splits, time_steps: int) -> None:
-    """Raise DataError naming `time_steps` when event data's frames cannot be grouped into
-    that many steps (each step sums T / time_steps consecutive frames)."""
+def check_frames(data: Splits, time_steps: int, field: str = "time_steps") -> None:
+    """Raise DataError naming `field` when event data's frames cannot be grouped into
+    `time_steps` steps (each step sums T / time_steps consecutive frames)."""
     if data.frames is not None and data.frames % time_steps:
         raise DataError(
-            f"time_steps {time_steps} does not divide the {data.frames} frames per sample of "
+            f"{field} {time_steps} does not divide the {data.frames} frames per sample of "
             f"data set {data.name}: the events encoding sums equal groups of consecutive frames "
             "into each step"
         )

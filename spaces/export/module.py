@@ -103,6 +103,7 @@ def _used_objects(spec: ArchSpec) -> Iterable[Any]:
     yield encoding.InputEncoding
     yield encoding.ENCODINGS[spec.encoding]
     yield layers.over_time
+    yield layers.PointwiseConv
     yield layers.PointwiseBN
     yield mixers.TokenMixer
     if {"ssa", "sdsa"} & set(mixer_kinds):

@@ -13,6 +13,7 @@ import ray
 from search.driver import DriverConfig, run_job
 from search.job_spec import JobSpec
 from spaces.errors import DataError, SpecError
+from workers.budget import Budget
 
 
 def _job(path: str, encoding: str, **space: Any) -> JobSpec:
@@ -65,4 +66,16 @@ def test_mismatch_fails_before_ray_starts(
 def test_no_time_steps_dividing_the_frames_fails_naming_the_field(config: DriverConfig) -> None:
     with pytest.raises(SpecError, match=r"space\.time_steps.*6 frames"):
         run_job(1, _job("dvs.npz", "events", time_steps=[4, 5]), config)
+    assert not ray.is_initialized()
+
+
+def test_inherited_time_steps_not_dividing_the_frames_fails_before_ray_starts(
+    config: DriverConfig,
+) -> None:
+    """Epochs at the smaller T group the frames too: 6 frames cannot make 4 steps."""
+    job = _job("dvs.npz", "events", time_steps=[6]).model_copy(
+        update={"budget": Budget(epochs=2, inherit_time_steps=4, inherit_epochs=1)}
+    )
+    with pytest.raises(DataError, match=r"budget\.inherit_time_steps 4 does not divide.*6 frames"):
+        run_job(1, job, config)
     assert not ray.is_initialized()
