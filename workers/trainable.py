@@ -64,6 +64,14 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
     resume = _restored_state()
     # The trainer hands over a state just before the report of the same epoch.
     due: list[TrainState] = []
+    every = cfg.budget.checkpoint_every
+
+    def keep(state: TrainState) -> None:
+        # Only the periodic states go to Ray: the one the trainer also takes after the last
+        # epoch would let nothing resume (weights.pt is a finished trial's result), and each
+        # Tune checkpoint costs a copy and an experiment snapshot, per trial.
+        if every and state.epoch % every == 0:
+            due.append(state)
 
     def report(metrics: EpochMetrics, model: nn.Module) -> None:
         if metrics.final:
@@ -84,7 +92,7 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
         seed=cfg.seed,
         on_epoch=report,
         device=device,
-        on_checkpoint=due.append,
+        on_checkpoint=keep,
         resume=resume,
     )
     if resume is not None and resume.epoch >= cfg.budget.epochs:
