@@ -5,9 +5,9 @@ for any input geometry. This is it, defined once: a single stage of width 64 wit
 blocks, an STM token mixer (4 heads) then a depthwise-conv mixer (kernel 3), mlp ratio 2, T = 4,
 decay-input LIF (tau 2, hard reset to 0) with the sigmoid surrogate (alpha 4). Both mixers are
 event-driven friendly (STMixer, Deng et al. NeurIPS 2024): the network runs on an asynchronous
-chip as it is. On digits (8x8, downsample 2, 16 tokens) it has 106K parameters and reaches 97.8 to
-98.9% test accuracy in 10 epochs at batch 32 (seeds 0 to 2), in 17 to 22 s on 2 CPU cores
-(benchmarks/train_digits.py). A third block (stm, conv, stm) trained slower and no better
+chip as it is. On digits (8x8, downsample 2, 16 tokens) it has 106K parameters and reaches 97.2 to
+97.8% test accuracy in 10 epochs at batch 32 (seeds 0 to 2), in 11 to 13 s on 2 CPU cores
+(benchmarks/train_digits.py; 97.8 to 98.3% with SML in 12 s). A third block (stm, conv, stm) trained slower and no better
 (95.8 to 97.8%); 15 epochs, or batch 64 at twice the learning rate, gave no better worst seed.
 
 The patch embedding halves the input at least once and keeps halving until the token grid has at
