@@ -114,6 +114,11 @@ def _run_round(
             scheduler=make_scheduler(spec.early_stopping, spec.objectives, spec.budget.epochs),
             num_samples=plan.remaining,
             max_concurrent_trials=spec.max_concurrent,
+            # A finished trial's worker process takes the next trial: starting a process and
+            # importing torch is most of a trial's cost outside training (benchmarks/
+            # search_efficiency.py). Every trial of a job asks for the same resources, and the
+            # trainable sets its threads, seeds and data afresh on each call.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=study_name(job_id),

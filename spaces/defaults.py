@@ -7,8 +7,9 @@ decay-input LIF (tau 2, hard reset to 0) with the sigmoid surrogate (alpha 4). B
 event-driven friendly (STMixer, Deng et al. NeurIPS 2024): the network runs on an asynchronous
 chip as it is. On digits (8x8, downsample 2, 16 tokens) it has 106K parameters and reaches 97.2 to
 97.8% test accuracy in 10 epochs at batch 32 (seeds 0 to 2), in 11 to 13 s on 2 CPU cores
-(benchmarks/train_digits.py; 97.8 to 98.3% with SML in 12 s). A third block (stm, conv, stm) trained slower and no better
-(95.8 to 97.8%); 15 epochs, or batch 64 at twice the learning rate, gave no better worst seed.
+(benchmarks/train_digits.py; 97.8 to 98.3% with SML in 12 s). A third block (stm, conv, stm)
+trained slower and no better (95.8 to 97.8%); 15 epochs, or batch 64 at twice the learning rate,
+gave no better worst seed.
 
 The patch embedding halves the input at least once and keeps halving until the token grid has at
 most MAX_TOKENS tokens (64, the search space's default max_tokens): the STM mixer's token

@@ -30,6 +30,11 @@ from tests.fault.harness import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
+# Long enough that the driver is still training when the second service has started (it must
+# find the driver alive to adopt it): with worker processes reused between trials, the fault
+# harness's 4-trial job ends within the seconds a service takes to start.
+LONG_JOB = {**JOB, "n_trials": 10, "budget": {**JOB["budget"], "epochs": 6}}
+
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("driver_dies_too", [False, True], ids=["driver-lives", "driver-dies"])
@@ -43,7 +48,7 @@ def test_service_killed_mid_job_and_restarted(
     env = service_env(database_url)
     first = Server(env, tmp_path / "serve.log").start()
     servers.append(first)
-    status, job = first.request("POST", "/api/jobs", JOB)
+    status, job = first.request("POST", "/api/jobs", LONG_JOB)
     assert status == 201, job
     job_id = job["id"]
 
@@ -68,7 +73,7 @@ def test_service_killed_mid_job_and_restarted(
     job = second.get(f"/api/jobs/{job_id}")
     log = second.get(f"/api/jobs/{job_id}/log?limit=1048576")
     assert job["status"] == "succeeded", (job, log[-3000:])
-    assert job["progress"]["complete"] == JOB["n_trials"] and job["progress"]["running"] == 0
+    assert job["progress"]["complete"] == LONG_JOB["n_trials"] and job["progress"]["running"] == 0
     complete = complete_trials(second, job_id)
     for number, values in kept.items():  # no finished trial lost or changed
         assert complete[number] == values
