@@ -98,15 +98,17 @@ def _interrupted(settings: Settings, job_id: int) -> int:
     is left to the job manager, which knows whether it was stopping the service."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if _cancel_requested(settings, job_id):
-        log.info("job %d: cancelled", job_id)
-        _finish(settings, job_id, "cancelled")
-        # Ray stopped the trials without telling the study: close them, keeping the finished.
+        # Ray stopped the trials without telling the study: close them, keeping the finished,
+        # before the job reads as cancelled, so that no reader of an ended job sees a trial
+        # still running.
         closed = close_interrupted(
             open_storage(settings.database_url),
             job_id,
             "the job was cancelled while this trial ran",
         )
         log.info("job %d: %d running trials closed", job_id, len(closed))
+        log.info("job %d: cancelled", job_id)
+        _finish(settings, job_id, "cancelled")
         return 0
     log.warning("job %d: stopped by a signal without a cancel request", job_id)
     return EXIT_RESUME

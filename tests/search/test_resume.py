@@ -152,9 +152,10 @@ TINY_SPACE = {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "
 SPEC: dict[str, Any] = {
     "name": "resume-test",
     "dataset": {"name": "digits"},
-    "n_trials": 4,
+    # Trials long enough (about 2 s each) that one is caught in the middle of its training.
+    "n_trials": 6,
     "max_concurrent": 2,
-    "budget": {"epochs": 2, "batch_size": 128},
+    "budget": {"epochs": 10, "batch_size": 128},
     "sampler": "random",
     "seed": 7,
     "space": TINY_SPACE,
@@ -173,7 +174,7 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 @pytest.mark.ray
