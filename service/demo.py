@@ -105,6 +105,10 @@ def _watch(client: Client, job_id: int) -> dict[str, Any]:
         time.sleep(2)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(host: str, port: int, out_dir: Path, wait: bool) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     base = f"http://{host}:{port}"
@@ -116,6 +120,9 @@ def run(host: str, port: int, out_dir: Path, wait: bool) -> int:
         pass
     log_path = out_dir / "service.log"
     print(f"Starting the service on {base} (log: {log_path})", flush=True)
+    # The service runs in its own session (so a Ctrl-C reaches it only through us): a SIGTERM
+    # (kill, a closed terminal's supervisor) must stop it too, not orphan it on the port.
+    signal.signal(signal.SIGTERM, _interrupt)
     server = _start_server(host, port, log_path)
     try:
         _wait_healthy(client, server, log_path)
