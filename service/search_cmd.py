@@ -10,13 +10,10 @@ search and records the job as cancelled, keeping its finished trials.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from search.job_spec import JobSpec
 from search.results import pareto_front, read_progress
@@ -26,25 +23,9 @@ from service.db import get_engine, session_scope
 from service.front_table import front_table
 from service.job_store import claim_queued, create_job, finish_running, get_job
 from service.settings import Settings, get_settings
-from spaces.errors import SpecError
+from service.spec_files import read_spec
 
 BAR_WIDTH = 30
-
-
-def read_job_spec(path: Path) -> JobSpec:
-    """The job spec in a JSON file; every problem is one SpecError naming the file and field."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError(f"{path}: {e.strerror or e}") from e
-    try:
-        return JobSpec.model_validate(json.loads(text))
-    except json.JSONDecodeError as e:
-        raise SpecError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "job spec"
-        raise SpecError(f"{path}: {field}: {first['msg']}") from e
 
 
 def progress_line(complete: int, running: int, failed: int, total: int, elapsed: float) -> str:
@@ -86,7 +67,7 @@ class _Progress(threading.Thread):
 
 
 def run_search(spec_path: Path, settings: Settings) -> int:
-    spec = read_job_spec(spec_path)
+    spec = read_spec(spec_path, JobSpec, "job spec")
     get_engine(settings.database_url)
     with session_scope(settings.database_url) as session:
         job_id = create_job(session, spec).id

@@ -14,7 +14,6 @@ training split (validation and test stay whole).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from service.spec_files import read_spec
 from spaces.arch import ArchSpec
 from spaces.errors import SpecError
 from spaces.export.module import generate_module
@@ -32,19 +32,6 @@ from workers.dataset_ref import DatasetRef, DigitsDataset, NpzDataset
 from workers.encoding_fit import check_encoding, check_frames
 from workers.fidelity import train_subset
 from workers.train import EpochMetrics, train_and_evaluate
-
-
-def read_arch(path: Path) -> ArchSpec:
-    try:
-        return ArchSpec.model_validate(json.loads(path.read_text()))
-    except OSError as e:
-        raise SpecError(f"{path}: {e.strerror or e}") from e
-    except json.JSONDecodeError as e:
-        raise SpecError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "spec"
-        raise SpecError(f"{path}: {field}: {first['msg']}") from e
 
 
 def dataset_ref(name: str) -> tuple[DatasetRef, Path]:
@@ -65,7 +52,7 @@ def _epoch_line(m: EpochMetrics, epochs: int) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    spec = read_arch(Path(args.spec))
+    spec = read_spec(Path(args.spec), ArchSpec, "spec")
     ref, data_dir = dataset_ref(args.dataset)
     data = load_dataset(ref, data_dir, seed=args.seed)
     if tuple(spec.input_shape) != data.input_shape:

@@ -12,6 +12,7 @@ All of Ray's API that workers/ uses stays in this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -29,7 +30,7 @@ from spaces.arch import ArchSpec
 from workers.artifacts import trial_dir
 from workers.budget import Budget
 from workers.checkpoint import TrainState, load_state, save_state
-from workers.data import load_dataset
+from workers.data import Splits, load_dataset
 from workers.dataset_ref import DatasetRef
 from workers.train import EpochMetrics, train_and_evaluate
 
@@ -55,7 +56,7 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
     cfg = TrialConfig.model_validate(config)
     torch.set_num_threads(max(1, math.floor(cfg.cpus)))
     device = "cuda" if cfg.gpus > 0 and torch.cuda.is_available() else "cpu"
-    data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
+    data = _job_data(cfg.dataset, cfg.data_dir, cfg.seed)
     out_dir = trial_dir(cfg.artifacts_dir, cfg.job_id, cfg.trial_number)
 
     # Where the trial ran, for the record (a cluster's trials land on any node).
@@ -99,6 +100,14 @@ def spikenas_trainable(config: dict[str, Any]) -> None:
         # Restored from its final state (its worker died after the last report): nothing is
         # left to train; the weights are written again in case this node does not have them.
         _save(out_dir, cfg.arch, result.model)
+
+
+@functools.lru_cache(maxsize=1)
+def _job_data(ref: DatasetRef, data_dir: str, seed: int) -> Splits:
+    """The job's data set, read once per worker process: the driver reuses a worker for the
+    job's next trial, which asks for the same data (a CIFAR folder is a 180 MB read). Nothing
+    writes to the splits; each trial moves or subsets them into new tensors."""
+    return load_dataset(ref, data_dir, seed=seed)
 
 
 def _restored_state() -> TrainState | None:

@@ -92,13 +92,13 @@ def _forward_block(
     """
     rest = 0.0 if cfg.v_reset is None else cfg.v_reset
     v = torch.zeros_like(x[0])
-    scratch_h = torch.empty_like(v) if h_out is None else None
+    # Without backward, every step's potentials go to one row of scratch (a stride-0 view).
+    h_rows = h_out if h_out is not None else torch.empty_like(v).expand(x.shape[0], -1)
     u = torch.empty_like(v) if k is not None else None
     rest_v = v.new_tensor(rest).expand_as(v)
     shifted = torch.empty_like(v) if cfg.decay_input and rest != 0.0 else None
     for t in range(x.shape[0]):
-        h = scratch_h if h_out is None else h_out[t]
-        assert h is not None
+        h = h_rows[t]
         if cfg.decay_input:
             target = x[t] if shifted is None else torch.add(x[t], rest, out=shifted)
             torch.lerp(v, target, d, out=h)

@@ -17,17 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-TINY_SPACE = {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "downsample": [2]}
-JOB: dict[str, Any] = {
-    "name": "fault-test",
-    "dataset": {"name": "digits"},
-    "n_trials": 4,
-    "max_concurrent": 2,
-    "budget": {"epochs": 2, "batch_size": 128},
-    "sampler": "random",
-    "seed": 1,
-    "space": TINY_SPACE,
-}
+from tests.jobs import tiny_job
+
+JOB: dict[str, Any] = tiny_job("fault-test")
 FINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -85,6 +77,21 @@ class Server:
         status, body = self.request("GET", path)
         assert status == 200, (path, status, body)
         return body
+
+    def submit(self, job: dict[str, Any]) -> int:
+        """POST a job; its id."""
+        status, body = self.request("POST", "/api/jobs", job)
+        assert status == 201, body
+        return int(body["id"])
+
+    def wait_until_finished_and_running(self, job_id: int) -> None:
+        """Until the job has a finished trial and another one running: the middle of a job."""
+
+        def finished_and_running() -> bool:
+            progress = self.get(f"/api/jobs/{job_id}")["progress"]
+            return bool(progress["complete"] >= 1 and progress["running"] >= 1)
+
+        wait_for(finished_and_running, 300, "a finished and a running trial")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

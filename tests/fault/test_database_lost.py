@@ -39,15 +39,8 @@ def test_job_survives_or_resumes_when_the_database_connections_are_lost(
 ) -> None:
     server = Server(service_env(database_url), tmp_path / "serve.log").start()
     servers.append(server)
-    status, job = server.request("POST", "/api/jobs", JOB)
-    assert status == 201, job
-    job_id = job["id"]
-
-    def finished_and_running() -> bool:
-        progress = server.get(f"/api/jobs/{job_id}")["progress"]
-        return bool(progress["complete"] >= 1 and progress["running"] >= 1)
-
-    wait_for(finished_and_running, 300, "a finished and a running trial")
+    job_id = server.submit(JOB)
+    server.wait_until_finished_and_running(job_id)
     kept = complete_trials(server, job_id)
 
     terminated, answers = 0, []

@@ -48,15 +48,8 @@ def test_service_killed_mid_job_and_restarted(
     env = service_env(database_url)
     first = Server(env, tmp_path / "serve.log").start()
     servers.append(first)
-    status, job = first.request("POST", "/api/jobs", LONG_JOB)
-    assert status == 201, job
-    job_id = job["id"]
-
-    def finished_and_running() -> bool:
-        progress = first.get(f"/api/jobs/{job_id}")["progress"]
-        return bool(progress["complete"] >= 1 and progress["running"] >= 1)
-
-    wait_for(finished_and_running, 300, "a finished and a running trial")
+    job_id = first.submit(LONG_JOB)
+    first.wait_until_finished_and_running(job_id)
     pid = job_pid(database_url, job_id)
     assert pid is not None
     first.kill()

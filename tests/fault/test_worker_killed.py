@@ -63,9 +63,7 @@ def test_a_killed_worker_is_restarted_and_its_trial_counted_once(
 ) -> None:
     server = Server(service_env(database_url), tmp_path / "serve.log").start()
     servers.append(server)
-    status, job = server.request("POST", "/api/jobs", JOB)
-    assert status == 201, job
-    job_id = job["id"]
+    job_id = server.submit(JOB)
 
     def training() -> bool:
         progress = server.get(f"/api/jobs/{job_id}")["progress"]

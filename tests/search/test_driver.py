@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 import pytest
+from tests.jobs import TINY_SPACE, tiny_job
 
 from search.driver import DriverConfig, run_job
 from search.job_spec import JobSpec
@@ -17,21 +18,11 @@ from search.study import open_storage, study_name
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-TINY_SPACE = {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "downsample": [2]}
 OBJECTIVES = ["accuracy", "params", "spike_rate"]
 
 
 def _spec(**overrides: Any) -> JobSpec:
-    spec: dict[str, Any] = {
-        "name": "driver-test",
-        "dataset": {"name": "digits"},
-        "n_trials": 4,
-        "max_concurrent": 2,
-        "budget": {"epochs": 2, "batch_size": 64},
-        "sampler": "random",
-        "seed": 5,
-        "space": TINY_SPACE,
-    }
+    spec = tiny_job("driver-test", budget={"epochs": 2, "batch_size": 64}, seed=5)
     spec.update(overrides)
     return JobSpec.model_validate(spec)
 

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
+from tests.jobs import tiny_job
 
 from search.job_spec import JobSpec
 from search.records import ATTR_EPOCHS_TRAINED, ATTR_REJECTED
@@ -148,18 +149,10 @@ def test_close_interrupted_fails_only_running_trials(database_url: str) -> None:
 
 # --- a real search: the driver killed with SIGKILL mid-job, then resumed --------------------
 
-TINY_SPACE = {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "downsample": [2]}
-SPEC: dict[str, Any] = {
-    "name": "resume-test",
-    "dataset": {"name": "digits"},
-    # Trials long enough (about 2 s each) that one is caught in the middle of its training.
-    "n_trials": 6,
-    "max_concurrent": 2,
-    "budget": {"epochs": 10, "batch_size": 128},
-    "sampler": "random",
-    "seed": 7,
-    "space": TINY_SPACE,
-}
+# Trials long enough (about 2 s each) that one is caught in the middle of its training.
+SPEC: dict[str, Any] = tiny_job(
+    "resume-test", n_trials=6, budget={"epochs": 10, "batch_size": 128}, seed=7
+)
 _DRIVER = """
 import sys
 from pathlib import Path

@@ -13,24 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-JOB = {
-    "name": "cli-search",
-    "dataset": {"name": "digits"},
-    "n_trials": 2,
-    "max_concurrent": 2,
-    "budget": {"epochs": 1, "batch_size": 64},
-    "sampler": "random",
-    "objectives": ["accuracy", "params", "energy"],
-    "seed": 1,
-    "space": {"dims": [16], "min_depth": 1, "max_depth": 1, "time_steps": [2], "downsample": [2]},
-}
-ARCH = {
-    "input_shape": [8, 8],
-    "num_classes": 10,
-    "time_steps": 2,
-    "downsample": 2,
-    "stages": [{"dim": 16, "blocks": [{"mixer": {"kind": "conv"}}]}],
-}
+from tests.jobs import TINY_ARCH as ARCH
+from tests.jobs import tiny_job
+
+JOB = tiny_job(
+    "cli-search",
+    n_trials=2,
+    budget={"epochs": 1, "batch_size": 64},
+    objectives=["accuracy", "params", "energy"],
+)
 
 
 def _spikenas(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -14,20 +14,13 @@ from service.cli import build_parser
 from service.train_cmd import run_train
 from spaces.arch import ArchSpec
 from spaces.errors import SpecError
+from tests.jobs import TINY_ARCH as ARCH
 from workers.budget import Budget
 from workers.checkpoint import CheckpointError, load_state, save_state
 from workers.data import load_dataset
 from workers.dataset_ref import DigitsDataset
 from workers.fidelity import train_subset
 from workers.train import train_and_evaluate
-
-ARCH = {
-    "input_shape": [8, 8],
-    "num_classes": 10,
-    "time_steps": 2,
-    "downsample": 2,
-    "stages": [{"dim": 16, "blocks": [{"mixer": {"kind": "conv"}}]}],
-}
 
 
 def _args(tmp_path: Path, **options: Any) -> argparse.Namespace:

@@ -3,7 +3,6 @@ in groups, the direct encoding keeps its run-once stem, and the network trains w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,13 +16,7 @@ from spaces.encoding import ENCODINGS, EventEncoding, InputEncoding, RateEncodin
 INPUTS: dict[tuple[int, ...], int] = {(32,): 2, (8, 8): 2, (2, 8, 8): 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from intra-op threads; on a busy machine they only spin.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _spec(

@@ -3,7 +3,6 @@ load_dataset -> train_and_evaluate -> accuracy, costs and a model that reads the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,7 @@ from workers.train import EpochMetrics, train_and_evaluate
 BUDGET = Budget(epochs=2, batch_size=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_events(path: Path, frames: int = 4) -> None:
