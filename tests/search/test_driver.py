@@ -8,13 +8,13 @@ from typing import Any
 
 import optuna
 import pytest
-from tests.jobs import TINY_SPACE, tiny_job
 
 from search.driver import DriverConfig, run_job
 from search.job_spec import JobSpec
 from search.records import ATTR_CURVE, ATTR_NODE
 from search.results import list_trials, pareto_front
 from search.study import open_storage, study_name
+from tests.jobs import TINY_SPACE, tiny_job
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

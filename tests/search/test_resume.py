@@ -15,7 +15,6 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from tests.jobs import tiny_job
 
 from search.job_spec import JobSpec
 from search.records import ATTR_EPOCHS_TRAINED, ATTR_REJECTED
@@ -28,6 +27,7 @@ from search.resume import (
     prepare_resume,
 )
 from search.study import open_storage, study_name
+from tests.jobs import tiny_job
 
 WIDTH = optuna.distributions.IntDistribution(8, 64)
 DIRECTIONS = ["maximize", "minimize"]
