@@ -88,6 +88,8 @@ def _run_round(
             spec.sampler,
             plan.seed,
             None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
+            # The whole job's size, also in a resumed round: the study holds the earlier trials.
+            n_trials=spec.n_trials,
         ),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from search.job_spec import SamplerName
-from search.samplers import make_sampler
+from search.samplers import make_sampler, population_size, startup_trials
 from spaces.errors import SpecError
 
 EXPECTED: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -69,3 +69,27 @@ def test_energy_constraint_reaches_the_sampler(name: str) -> None:
         study.tell(trial, [x, energy])
     stored = [list(t.system_attrs["constraints"]) for t in study.get_trials()]
     assert stored == [[-600.0], [1500.0], [0.0]]
+
+
+def _draws_like_random(name: str, n_trials: int, count: int) -> list[bool]:
+    """For each of the first `count` trials: did `name` draw what random search draws?"""
+    random_draws = _first_params(make_sampler("random", 3), count)
+    drawn = _first_params(make_sampler(name, 3, n_trials=n_trials), count)
+    return [a == b for a, b in zip(random_draws, drawn, strict=True)]
+
+
+def test_startup_and_population_scale_with_the_job() -> None:
+    assert [startup_trials(n) for n in (4, 12, 20, 32, 100, 1000)] == [3, 3, 5, 8, 8, 8]
+    assert [population_size(n) for n in (4, 12, 40, 80, 100, 1000)] == [4, 4, 10, 20, 20, 20]
+
+
+def test_tpe_models_the_results_after_a_quarter_of_a_small_job() -> None:
+    """TPE's start-up trials are random search's draws; a 12-trial job models from the 4th."""
+    assert _draws_like_random("tpe", 12, 6) == [True, True, True, False, False, False]
+    assert all(_draws_like_random("tpe", 100, 8))
+
+
+def test_nsga2_breeds_within_a_small_job() -> None:
+    """With a population of 20, a 12-trial job would be random search throughout."""
+    assert not all(_draws_like_random("nsga2", 12, 10))
+    assert all(_draws_like_random("nsga2", 100, 10))
