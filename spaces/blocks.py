@@ -27,8 +27,7 @@ class ChannelMixer(nn.Module):
         self.fc2 = PointwiseBN(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = over_time(self.fc1, self.neuron1(x))
-        return over_time(self.fc2, self.neuron2(x))
+        return self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
 
 
 class EncoderBlock(nn.Module):
@@ -55,7 +54,7 @@ class StageTransition(nn.Module):
         self.proj = PointwiseBN(in_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return over_time(self.proj, self.neuron(x))
+        return self.proj(self.neuron(x))
 
 
 def _conv_bn(
@@ -99,22 +98,36 @@ class PatchEmbed(nn.Module):
         self.shortcut = _conv_bn(ndim, in_channels, dim // 8, downsample, downsample, 0)
         self.ndim = ndim
 
+    @staticmethod
+    def _over_steps(
+        layer: nn.Module, x: torch.Tensor, time_steps: int, static: bool
+    ) -> torch.Tensor:
+        """A layer reading the encoded input, (T, B, C, *spatial): a static input is run once
+        and the output repeated over time as a view (the reader makes the one copy)."""
+        if not static:
+            return over_time(layer, x)
+        y = layer(x)
+        return y.unsqueeze(0).expand(time_steps, *y.shape)
+
+    def _stored_for_body(self, y: torch.Tensor) -> torch.Tensor:
+        """The stem's output over time, (T, B, C, *spatial), copied once (which also repeats a
+        static output over T): for images with the channels stored last, where PyTorch's CPU
+        convolutions and batch norms are faster, and every later layer of the body keeps
+        that layout (the neurons run on tensors as stored, spaces/kernels)."""
+        if self.ndim != 2:
+            return y.contiguous()
+        return y.movedim(2, -1).contiguous().movedim(-1, 2)
+
     def forward(self, x: torch.Tensor, time_steps: int) -> torch.Tensor:
-        """x: (B, C, *spatial), static, or (T, B, C, *spatial), per step -> (T, B, D, N)."""
+        """x: (B, C, *spatial), static, or (T, B, C, *spatial), per step -> (T, B, N, D)."""
         static = x.dim() == self.ndim + 2
-        if static:
-            repeat = (time_steps,) + (1,) * x.dim()
-            y = self.stem(x).unsqueeze(0).repeat(repeat)
-        else:
-            y = over_time(self.stem, x)
+        y = self._over_steps(self.stem, x, time_steps, static)
+        y = self._stored_for_body(y)
         for neuron, layer in zip(self.neurons, self.body, strict=False):
             y = over_time(layer, neuron(y))
-        if static:
-            shortcut = self.shortcut(x).unsqueeze(0).repeat(repeat)
-        else:
-            shortcut = over_time(self.shortcut, x)
-        tokens = torch.cat([y, shortcut], dim=2)
-        return tokens.flatten(3)
+        shortcut = self._over_steps(self.shortcut, x, time_steps, static)
+        # Token-major in one pass: cat writes its output contiguous from the transposed views.
+        return torch.cat([y.flatten(3).transpose(2, 3), shortcut.flatten(3).transpose(2, 3)], 3)
 
 
 class Head(nn.Module):
@@ -126,5 +139,5 @@ class Head(nn.Module):
         self.fc = nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(T, B, D, N) -> per-step logits (T, B, K)."""
-        return self.fc(self.neuron(x).mean(dim=3))
+        """(T, B, N, D) -> per-step logits (T, B, K)."""
+        return self.fc(self.neuron(x).mean(dim=2))

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from spaces.costs import SpikeMonitor
+from spaces.layers import PointwiseConv
 from spaces.mixers import TokenMixer
 from spaces.network import SpikingNetwork
 
@@ -103,6 +104,8 @@ class _Tally:
 
 def _module_flops(module: nn.Module, out: torch.Tensor) -> tuple[str, int]:
     """(kind, FLOPs per item of the batch the module ran on)."""
+    if isinstance(module, PointwiseConv):  # token-major (..., N, C): N output positions
+        return "conv", out.shape[-2] * module.in_channels * module.out_channels
     if isinstance(module, _CONVS):
         kernel = math.prod(module.kernel_size)
         positions = math.prod(out.shape[2:])
@@ -115,6 +118,17 @@ def _module_flops(module: nn.Module, out: torch.Tensor) -> tuple[str, int]:
         kernel = math.prod(size) if isinstance(size, tuple) else int(size) ** (out.dim() - 2)
         return "pool", kernel * math.prod(out.shape[1:])
     raise TypeError(f"no FLOPs formula for {type(module).__name__}")
+
+
+def _items(module: nn.Module, inp: torch.Tensor) -> int:
+    """Batch items (samples, or samples times steps) in a layer's input: a Linear reads
+    (..., in_features), a PointwiseConv tokens (..., N, C), convolutions and pools
+    (items, C, *spatial)."""
+    if isinstance(module, nn.Linear):
+        return inp[..., 0].numel()
+    if isinstance(module, PointwiseConv):
+        return inp[..., 0, 0].numel()
+    return int(inp.shape[0])
 
 
 def measure_costs(model: SpikingNetwork, x: torch.Tensor) -> CostReport:
@@ -141,8 +155,7 @@ def measure_costs(model: SpikingNetwork, x: torch.Tensor) -> CostReport:
                 storage = inp.untyped_storage().data_ptr()
                 spiking = all(storage != r.untyped_storage().data_ptr() for r in real_inputs)
                 tallies[name] = _Tally(kind, flops, spiking)
-            # A Linear reads (..., in_features), convolutions and pools (items, C, *spatial).
-            items = inp[..., 0].numel() if isinstance(module, nn.Linear) else inp.shape[0]
+            items = _items(module, inp)
             tallies[name].read(inp, items)
 
         return hook

@@ -1,9 +1,9 @@
 """Token mixers: the per-block choice of the search space (snn-methods.md section 3).
 
-Every mixer reads the residual stream [T, B, C, N] (batch-norm outputs, not spikes), starts with
-a spiking neuron, and returns a batch-norm output of the same shape, so that the block can add
-it back. `event_driven` says whether an asynchronous chip can run it (no spike-by-spike products,
-no max-pooling); the space can be restricted to those.
+Every mixer reads the residual stream [T, B, N, C] (token-major, spaces/layers.py; batch-norm
+outputs, not spikes), starts with a spiking neuron, and returns a batch-norm output of the same
+shape, so that the block can add it back. `event_driven` says whether an asynchronous chip can
+run it (no spike-by-spike products, no max-pooling); the space can be restricted to those.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from spaces.layers import NeuronFactory, PointwiseBN, over_time
+from spaces.layers import NeuronFactory, PointwiseBN, grid_view, tokens_of
 
 
 class TokenMixer(nn.Module):
@@ -35,6 +35,20 @@ class TokenMixer(nn.Module):
         (spaces/energy.py): (name, kind, the submodule whose output spikes the operation reads,
         multiply-accumulates per sample and time step). Empty when modules do all the work."""
         return ()
+
+
+def mix_tokens(s: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """STM's token mixing: out[..., m, c] = sum_n weight[h, n, m] s[..., n, c] for every channel
+    c of head h, on token-major s (..., N, C) with weight (H, N, N).
+
+    Computed head-major, (H, N, rows * C/H): one matrix product per head over every sample and
+    step (and one per head for the weight's gradient), instead of tiny N x N products per
+    sample and head whose weight gradient autograd would first expand over the batch."""
+    *lead, n, c = s.shape
+    heads = weight.shape[0]
+    per_head = s.reshape(-1, n, heads, c // heads).permute(2, 1, 0, 3).reshape(heads, n, -1)
+    mixed = torch.bmm(weight.transpose(1, 2), per_head)
+    return mixed.view(heads, n, -1, c // heads).permute(2, 1, 0, 3).reshape(*lead, n, c)
 
 
 class STMMixer(TokenMixer):
@@ -62,11 +76,8 @@ class STMMixer(TokenMixer):
         self.proj_out = PointwiseBN(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = x.shape
-        s = self.mix_neuron(over_time(self.proj_in, self.in_neuron(x)))
-        heads = s.reshape(t * b, self.heads, c // self.heads, n)
-        mixed = torch.matmul(heads, self.token_weight.unsqueeze(0)).reshape(t, b, c, n)
-        return over_time(self.proj_out, self.out_neuron(mixed))
+        s = self.mix_neuron(self.proj_in(self.in_neuron(x)))
+        return self.proj_out(self.out_neuron(mix_tokens(s, self.token_weight)))
 
     def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
         # Per head (C/H x N) @ (N x N); every spike of s adds one row of the matrix.
@@ -88,10 +99,9 @@ class PoolMixer(TokenMixer):
         self.norm = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = x.shape
-        s = self.neuron(x).reshape(t * b, c, *self.grid)
-        y = (self.pool(s) - s).reshape(t * b, c, n)
-        return self.norm(y).view(t, b, c, n)
+        s = grid_view(self.neuron(x).flatten(0, 1), self.grid)
+        y = tokens_of(self.pool(s) - s)
+        return self.norm(y.reshape(-1, y.shape[-1])).view(x.shape)
 
 
 class ConvMixer(TokenMixer):
@@ -113,10 +123,9 @@ class ConvMixer(TokenMixer):
         self.proj = PointwiseBN(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = x.shape
-        s = self.in_neuron(x).reshape(t * b, c, *self.grid)
-        y = self.spatial(s).reshape(t, b, c, n)
-        return over_time(self.proj, self.out_neuron(y))
+        s = grid_view(self.in_neuron(x).flatten(0, 1), self.grid)
+        y = tokens_of(self.spatial(s)).view(x.shape)
+        return self.proj(self.out_neuron(y))
 
 
 class _QKV(nn.Module):
@@ -133,13 +142,13 @@ class _QKV(nn.Module):
         self.v_neuron = neuron()
 
     def _split(self, s: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = s.shape
-        return s.reshape(t * b, self.heads, c // self.heads, n).transpose(-1, -2)
+        t, b, n, c = s.shape
+        return s.reshape(t * b, n, self.heads, c // self.heads).transpose(1, 2)
 
     def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        q = self._split(self.q_neuron(over_time(self.q, s)))
-        k = self._split(self.k_neuron(over_time(self.k, s)))
-        v = self._split(self.v_neuron(over_time(self.v, s)))
+        q = self._split(self.q_neuron(self.q(s)))
+        k = self._split(self.k_neuron(self.k(s)))
+        v = self._split(self.v_neuron(self.v(s)))
         return q, k, v
 
 
@@ -165,11 +174,10 @@ class SSAMixer(TokenMixer):
         self.proj = PointwiseBN(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = x.shape
         q, k, v = self.qkv(self.in_neuron(x))
         out = (q @ k.transpose(-1, -2)) @ v * self.scale  # (T*B, H, N, C/H)
-        out = out.transpose(-1, -2).reshape(t, b, c, n)
-        return over_time(self.proj, self.attn_neuron(out))
+        out = out.transpose(1, 2).reshape(x.shape)
+        return self.proj(self.attn_neuron(out))
 
     def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
         # Q K^T: each spike of q adds a column of K; (Q K^T) V: each spike of v adds a column of the
@@ -199,12 +207,12 @@ class SDSAMixer(TokenMixer):
         self.proj = PointwiseBN(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, b, c, n = x.shape
+        t, b = x.shape[:2]
         q, k, v = self.qkv(self.in_neuron(x))
         kv = (k * v).sum(dim=-2, keepdim=True)  # (T*B, H, 1, C/H)
         kv = self.kv_neuron(kv.reshape(t, b, -1)).reshape(kv.shape)
-        out = (q * kv).transpose(-1, -2).reshape(t, b, c, n)
-        return over_time(self.proj, out)
+        out = (q * kv).transpose(1, 2).reshape(x.shape)
+        return self.proj(out)
 
     def token_ops(self) -> tuple[tuple[str, str, str, int], ...]:
         # K * V summed over the tokens is one multiply-accumulate per (token, channel), done on

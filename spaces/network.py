@@ -69,7 +69,7 @@ class SpikingNetwork(nn.Module):
     def forward_with_features(
         self, x: torch.Tensor, taps: tuple[int, ...]
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Per-step logits (T, B, K) and the residual stream (T, B, D, N) at each tap, in the
+        """Per-step logits (T, B, K) and the residual stream (T, B, N, D) at each tap, in the
         order of `taps`, for training-only branches such as surrogate modules.
 
         Tap 0 is the patch embedding's output, tap k the output of the k-th encoder block

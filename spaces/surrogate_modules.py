@@ -68,11 +68,11 @@ class SurrogateModule(nn.Module):
         self.fc = nn.Linear(dim, num_classes)
 
     def forward(self, feature: torch.Tensor) -> torch.Tensor:
-        """(T, B, D_in, N) SNN feature -> (B, K) logits."""
+        """(T, B, N, D_in) SNN feature -> (B, K) logits."""
         x = self.act(self.proj(feature.mean(dim=0)))
-        # The encoder block works on [T, B, C, N]; the time-averaged feature is one step.
+        # The encoder block works on [T, B, N, C]; the time-averaged feature is one step.
         x = self.block(x.unsqueeze(0)).squeeze(0)
-        return self.fc(x.mean(dim=2))
+        return self.fc(x.mean(dim=1))
 
 
 class SurrogateModules(nn.Module):
@@ -90,7 +90,7 @@ class SurrogateModules(nn.Module):
         return len(self.surrogates)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
-        """One feature per tap, (T, B, D, N) each -> one (B, K) logits tensor per module."""
+        """One feature per tap, (T, B, N, D) each -> one (B, K) logits tensor per module."""
         if len(features) != len(self.surrogates):
             raise ValueError(
                 f"expected {len(self.surrogates)} features (taps {self.taps}), got {len(features)}"

@@ -103,9 +103,13 @@ def _used_objects(spec: ArchSpec) -> Iterable[Any]:
     yield encoding.InputEncoding
     yield encoding.ENCODINGS[spec.encoding]
     yield layers.over_time
+    yield layers.grid_view
+    yield layers.tokens_of
     yield layers.PointwiseConv
     yield layers.PointwiseBN
     yield mixers.TokenMixer
+    if "stm" in mixer_kinds:
+        yield mixers.mix_tokens
     if {"ssa", "sdsa"} & set(mixer_kinds):
         yield mixers._QKV
     for kind in mixer_kinds:

@@ -6,7 +6,8 @@ op of PyTorch operations (fused.py). Both are one autograd node with a hand-writ
 the fused op's forward is identical to the step-by-step loop, the Triton kernels' equal to it up
 to float rounding, and both backwards equal autograd's through that loop up to rounding.
 The step-by-step loop (`SpikingNeuron.step_by_step`) stays the reference that tests compare
-against, and what an exported module runs, since it needs nothing but torch.
+against, and what an exported module runs, since it needs nothing but torch. Either kernel runs
+on x_seq as it is stored (e.g. a channels-last image) and returns spikes in that layout.
 """
 
 from __future__ import annotations
@@ -65,4 +66,19 @@ def multistep(neuron: SpikingNeuron, x_seq: torch.Tensor) -> torch.Tensor:
         alpha=neuron.alpha,
         klif=slope is not None,
     )
-    return choose_kernel(x_seq)(x_seq, neuron.decay(), slope, cfg)
+    # Elementwise over the neurons: run on the tensor as it is stored (a channels-last image,
+    # say) and hand the spikes back in that same layout, instead of copying to and from
+    # the default layout, which the kernels' flat view of x_seq would otherwise do.
+    order = storage_order(x_seq)
+    stored = x_seq.permute(order)
+    spikes = choose_kernel(stored)(stored, neuron.decay(), slope, cfg)
+    return spikes.permute(sorted(range(len(order)), key=order.__getitem__))
+
+
+def storage_order(x: torch.Tensor) -> list[int]:
+    """The permutation of x's dimensions in which it is contiguous, time (dim 0) kept first;
+    the identity where there is none (x is then read through a copy)."""
+    strides = x.stride()
+    inner = sorted(range(1, x.dim()), key=lambda d: -strides[d])
+    order = [0, *inner]
+    return order if x.permute(order).is_contiguous() else list(range(x.dim()))

@@ -156,7 +156,13 @@ def _backward_block(
     # dV/du through the reset; times the slope for KLIF, where gradients reach H through u.
     coef = _through_reset(u, sg, cfg)
     # grad_h starts as dL/du from the spike itself and is accumulated in place over time.
-    grad_h = torch.mul(grad_s, sg, out=grad_x)
+    # The recurrence is linear, so a decay-input neuron's final grad_x = d grad_h can start
+    # scaled by d instead: one pass fewer. Not where grad_h itself feeds grad decay or k.
+    fold_d = cfg.decay_input and not (want_decay or want_k)
+    if fold_d:
+        grad_h = torch.addcmul(grad_s.new_zeros(()), grad_s, sg, value=d, out=grad_x)
+    else:
+        grad_h = torch.mul(grad_s, sg, out=grad_x)
     spike_term = grad_h.clone() if want_k else None
     if slope is not None:
         grad_h.mul_(slope)
@@ -181,7 +187,7 @@ def _backward_block(
             v_prev[1:] = v_after[:-1]
             dh_dd = (h - v_prev) / d if cfg.decay_input else rest - v_prev
             grad_decay = float((grad_h * dh_dd).sum())
-    if cfg.decay_input:
+    if cfg.decay_input and not fold_d:
         grad_x.mul_(d)
     return grad_decay, grad_k
 

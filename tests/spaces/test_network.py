@@ -91,7 +91,7 @@ def test_mixer_preserves_shape(kind: str, grid: tuple[int, ...]) -> None:
     n = 1
     for g in grid:
         n *= g
-    x = (torch.randn(3, 2, 16, n) * 2).requires_grad_()
+    x = (torch.randn(3, 2, n, 16) * 2).requires_grad_()  # [T, B, N, C]
     y = mixer(x)
     assert y.shape == x.shape
     assert torch.isfinite(y).all()

@@ -77,7 +77,7 @@ def test_shapes_one_and_two_dimensional(input_shape: tuple[int, ...], downsample
     x = torch.rand(3, *input_shape)
     steps, features = model.forward_with_features(x, sms.taps)
     assert steps.shape == (2, 3, 5)
-    assert [f.shape for f in features] == [(2, 3, 16, spec.num_tokens)] * 2
+    assert [f.shape for f in features] == [(2, 3, spec.num_tokens, 16)] * 2  # [T, B, N, D]
     logits = sms(features)
     assert [o.shape for o in logits] == [(3, 5), (3, 5)]
 
@@ -89,7 +89,7 @@ def test_multi_stage_widths() -> None:
     assert sms.taps == (0, 2, 4)
     _, features = model.forward_with_features(torch.rand(2, 8, 8), sms.taps)
     # A tap at the end of a stage reads that stage's width (before the transition) ...
-    assert [f.shape[2] for f in features] == [8, 8, 16]
+    assert [f.shape[3] for f in features] == [8, 8, 16]  # [T, B, N, D]
     # ... and its module stands in for the next block, at the next block's width.
     widths = [sm.fc.in_features for sm in sms.surrogates]
     assert widths == [8, 16, 24]
