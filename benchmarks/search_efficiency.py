@@ -5,11 +5,19 @@ Run by hand (2 cores: the default settings take about 80 minutes, --seeds 2 abou
 a few minutes):
     .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--trials 30]
         [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe] [--out runs.json]
+        [--budget time|trials]
 
 Every configuration runs the product's driver (search.driver.run_job: Ray Tune, OptunaSearch on
 an SQLite study, the scheduler) on digits and on an npz data set generated here (a synthetic
 1-D sequence task: the class is which of 10 frequencies a noisy sine carries), for each seed,
-with the same n_trials, epochs and concurrency (2 trials at a time on 2 CPUs). From the study:
+with the same epochs per trial and concurrency (2 trials at a time on 2 CPUs).
+
+Equal budget is equal wall time (--budget time, the default): random search runs n_trials, and
+every other configuration the same data set and seed gets random's search time as the job's
+time_budget_s, with room for 3 x n_trials. An early-stopping scheduler spends less on the
+trials it stops, and so tries more of them in the same time; at equal trial counts
+(--budget trials, every configuration n_trials) it would only end sooner with fewer
+full-budget trials. From the study:
 - the hypervolume of the front of full-budget trials (search.pareto: normalised objectives,
   reference point 1) after each trial finishes, against wall time since the job started;
 - final hypervolume, the job's wall time, and the time at which it first reached random
@@ -83,13 +91,21 @@ def write_sequences(path: Path, seed: int = 0) -> None:
     np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
 
 
-def job(dataset: str, sampler: str, scheduler: str, seed: int, args: argparse.Namespace) -> JobSpec:
+def job(
+    dataset: str,
+    sampler: str,
+    scheduler: str,
+    seed: int,
+    args: argparse.Namespace,
+    time_budget_s: float | None = None,
+) -> JobSpec:
     ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
     return JobSpec.model_validate(
         {
             "name": f"bench-{dataset}-{sampler}-{scheduler}-{seed}",
             "dataset": ref,
-            "n_trials": args.trials,
+            "n_trials": args.trials if time_budget_s is None else 3 * args.trials,
+            "time_budget_s": time_budget_s,
             "max_concurrent": 2,
             "budget": {"epochs": args.epochs, "batch_size": 64},
             "sampler": sampler,
@@ -101,7 +117,8 @@ def job(dataset: str, sampler: str, scheduler: str, seed: int, args: argparse.Na
     )
 
 
-def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, list, list[float]]:
+def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, float, list, list[float]]:
+    """Wall time, search time (from the first trial's start), HV history, overhead per trial."""
     config = DriverConfig(
         database_url=f"sqlite:///{work}/bench.db",
         data_dir=work / "data",
@@ -121,6 +138,10 @@ def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, list, list[f
     )
     history, full = [], []
     overhead = []
+    # From the first trial's start to the job's end: what Tune's time budget counts, without
+    # starting Ray and loading the data.
+    first_start = min((t.datetime_start for t in finished if t.datetime_start), default=None)
+    search_s = wall if first_start is None else started + wall - first_start.timestamp()
     for t in finished:
         trained = sum(p.get("epoch_time_s", 0.0) for p in t.user_attrs.get(ATTR_CURVE, []))
         overhead.append((t.datetime_complete - t.datetime_start).total_seconds() - trained)
@@ -128,7 +149,7 @@ def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, list, list[f
             full.append(dict(zip(OBJECTIVES, t.values, strict=True)))
         elapsed = t.datetime_complete.timestamp() - started
         history.append((elapsed, front_hypervolume(full, OBJECTIVES) if full else 0.0))
-    return wall, history, overhead
+    return wall, search_s, history, overhead
 
 
 def main() -> None:
@@ -141,6 +162,12 @@ def main() -> None:
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="random is always run")
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
     parser.add_argument("--out", type=Path, help="write every run's history here as JSON")
+    parser.add_argument(
+        "--budget",
+        choices=["time", "trials"],
+        default="time",
+        help="equal wall time (random's search time) or equal n_trials",
+    )
     args = parser.parse_args()
     datasets = args.datasets.split(",")
     samplers = ["random", *(s for s in args.samplers.split(",") if s != "random")]
@@ -155,11 +182,16 @@ def main() -> None:
     job_id = 0
     for dataset in datasets:
         for seed in range(args.seeds):
+            random_search_s: float | None = None
             for sampler in samplers:
                 for scheduler in schedulers:
                     job_id += 1
-                    spec = job(dataset, sampler, scheduler, seed, args)
-                    wall, history, overhead = run_one(spec, work, job_id)
+                    baseline = sampler == "random" and scheduler == "none"
+                    budget_s = None if baseline or args.budget == "trials" else random_search_s
+                    spec = job(dataset, sampler, scheduler, seed, args, budget_s)
+                    wall, search_s, history, overhead = run_one(spec, work, job_id)
+                    if baseline:
+                        random_search_s = search_s
                     runs.append(Run(dataset, sampler, scheduler, seed, wall, history, overhead))
                     print(
                         f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
@@ -168,9 +200,14 @@ def main() -> None:
                     )
                     if args.out:  # after every run: a long benchmark cut short keeps its runs
                         args.out.write_text(json.dumps([dataclasses.asdict(r) for r in runs]))
+    budget = (
+        "each configuration given random's search time"
+        if args.budget == "time"
+        else "every configuration the same n_trials"
+    )
     print(
-        f"\n{args.trials} trials x {args.epochs} epochs, 2 at a time, {args.seeds} seed(s); "
-        "hypervolume of full-budget trials (normalised, reference 1)"
+        f"\n{args.trials} trials x {args.epochs} epochs for random, {budget}; 2 at a time, "
+        f"{args.seeds} seed(s); hypervolume of full-budget trials (normalised, reference 1)"
     )
     header = (
         f"{'data':<6} {'sampler':<7} {'sched':<7} {'final hv':>14} {'wall s':>8} "

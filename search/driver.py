@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import ray
 from ray import tune
 
@@ -20,6 +21,7 @@ from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
+from search.time_budget import TimeKeeper, time_left
 from search.tune_search import DefineByRun, StudySearch
 from spaces.space import SearchSpace
 from workers.artifacts import job_dir
@@ -45,7 +47,8 @@ MAX_ROUNDS = 3
 
 
 def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
-    """Run the job's search until its study holds n_trials finished trials (or rounds run out).
+    """Run the job's search until its study holds n_trials finished trials, its time budget
+    is spent (search/time_budget.py), or rounds run out.
 
     Each round first settles the study (search/resume.py): what a dead driver, or a trial whose
     completion was lost with the database in this run, left RUNNING is failed, tagged and
@@ -68,17 +71,38 @@ def run_job(job_id: int, spec: JobSpec, config: DriverConfig) -> None:
             )
             if plan.remaining == 0:
                 return
+            study = _open_study(job_id, spec, config)
+            seconds = time_left(study, spec.time_budget_s)
+            if seconds is not None and seconds <= 0:
+                log.info("job %d: its time budget (%.0f s) is spent", job_id, spec.time_budget_s)
+                return
             if not started:
                 _start_ray(config)
                 started = True
-            _run_round(job_id, spec, config, space, plan)
+            _run_round(job_id, spec, config, space, plan, study, seconds)
     finally:
         if started:
             ray.shutdown()
 
 
+def _open_study(job_id: int, spec: JobSpec, config: DriverConfig) -> optuna.Study:
+    """The job's study, created here on a first run so the round's time can be kept in it."""
+    return optuna.create_study(
+        study_name=study_name(job_id),
+        storage=open_storage(config.database_url),
+        directions=spec.directions,
+        load_if_exists=True,
+    )
+
+
 def _run_round(
-    job_id: int, spec: JobSpec, config: DriverConfig, space: SearchSpace, plan: ResumePlan
+    job_id: int,
+    spec: JobSpec,
+    config: DriverConfig,
+    space: SearchSpace,
+    plan: ResumePlan,
+    study: optuna.Study,
+    seconds_left: float | None,
 ) -> None:
     searcher = StudySearch(
         space=DefineByRun(space, spec.budget.epochs),
@@ -105,6 +129,7 @@ def _run_round(
         "cpus": spec.cpus_per_trial,
         "gpus": spec.gpus_per_trial,
     }
+    keeper = TimeKeeper(study)
     trainable = tune.with_resources(
         spikenas_trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
     )
@@ -121,6 +146,8 @@ def _run_round(
             # search_efficiency.py). Every trial of a job asks for the same resources, and the
             # trainable sets its threads, seeds and data afresh on each call.
             reuse_actors=True,
+            # Trials still running when it is spent stop there, kept and tagged early_stopped.
+            time_budget_s=seconds_left,
         ),
         run_config=tune.RunConfig(
             name=study_name(job_id),
@@ -130,9 +157,16 @@ def _run_round(
             # A restarted trial resumes from its latest training state (workers/trainable.py);
             # older ones are only disk.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[keeper],
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    finally:
+        keeper.record()
+    closed = searcher.close_unfinished()
+    if closed:
+        log.info("job %d: trials %s stopped when the time budget ran out", job_id, closed)
 
 
 def _start_ray(config: DriverConfig) -> None:

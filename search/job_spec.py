@@ -14,8 +14,10 @@ from workers.dataset_ref import DatasetRef, NpzDataset
 
 Objective = Literal["accuracy", "params", "spike_rate", "energy", "sops"]
 
+Direction = Literal["minimize", "maximize"]
+
 # Direction of each objective; accuracy is the only one to maximise.
-DIRECTIONS: dict[str, str] = {
+DIRECTIONS: dict[str, Direction] = {
     "accuracy": "maximize",
     "params": "minimize",
     "spike_rate": "minimize",
@@ -46,6 +48,10 @@ class JobSpec(BaseModel):
     # loads it (workers/encoding_fit.py); what is known at submission is checked below.
     encoding: Encoding = "direct"
     n_trials: int = Field(..., ge=1, le=100_000)
+    # Wall-clock seconds the search may run, over all of the job's driver runs (a resumed job
+    # gets what is left): the job ends at n_trials finished trials or when this is spent,
+    # whichever comes first. Trials running then are stopped, kept and tagged early_stopped.
+    time_budget_s: float | None = Field(None, gt=0.0, le=90 * 24 * 3600.0)
     max_concurrent: int = Field(1, ge=1, le=256)
     budget: Budget
     sampler: SamplerName = "nsga2"
@@ -111,5 +117,5 @@ class JobSpec(BaseModel):
         return self
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         return [DIRECTIONS[o] for o in self.objectives]

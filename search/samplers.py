@@ -13,6 +13,7 @@ informed draws out of twelve (benchmarks/search_efficiency.py measured both).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -57,21 +58,28 @@ def make_sampler(
             constraints_func=constraints_func,
         )
     if name == "nsga3":
-        return optuna.samplers.NSGAIIISampler(
-            seed=seed,
-            population_size=population_size(n_trials),
-            constraints_func=constraints_func,
-        )
+        with warnings.catch_warnings():  # experimental in Optuna 5: chosen knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.NSGAIIISampler(
+                seed=seed,
+                population_size=population_size(n_trials),
+                constraints_func=constraints_func,
+            )
     if name == "tpe":
-        # multivariate: the per-block choices interact; constant_liar: several trials run at
-        # once and must not all be drawn near the same point.
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            constant_liar=True,
-            n_startup_trials=startup_trials(n_trials),
-            constraints_func=constraints_func,
-        )
+        # multivariate: the per-block choices interact; group: a block's choices exist only at
+        # the depths that have the block, and without groups multivariate TPE models only the
+        # parameters every trial has, drawing the rest one by one; constant_liar: several
+        # trials run at once and must not all be drawn near the same point.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+                n_startup_trials=startup_trials(n_trials),
+                constraints_func=constraints_func,
+            )
     if name == "gp":
         return optuna.samplers.GPSampler(
             seed=seed,

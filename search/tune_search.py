@@ -5,7 +5,8 @@ with several objectives it drops intermediate results. This subclass also writes
 attributes: the architecture (when the trial is asked), the per-epoch curve and the epochs
 trained (every epoch), and at completion the test accuracy, wall time and whether a scheduler
 stopped the trial early. A trial that errored is told FAIL even if it had reported epochs
-(OptunaSearch would tell it COMPLETE with partial values).
+(OptunaSearch would tell it COMPLETE with partial values). Trials Tune stops without a word to
+the searcher (a spent time budget) are ended by `close_unfinished`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class StudySearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._budget_epochs = budget_epochs
         self._curves: dict[str, list[dict[str, float]]] = {}
+        self._last_results: dict[str, dict[str, Any]] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """Draw until a candidate meets the constraints known before training. A rejected draw
@@ -114,7 +116,21 @@ class StudySearch(OptunaSearch):
         if ot_trial is None or trial_id in self._completed_trials:
             return
         self._record_epoch(ot_trial, trial_id, result)
+        self._last_results[trial_id] = result
         super().on_trial_result(trial_id, result)
+
+    def close_unfinished(self) -> list[int]:
+        """End the trials Tune stopped without telling the searcher, as it does with the trials
+        still running when a time budget is spent: one that reported an epoch is told COMPLETE
+        with its last values (tagged early_stopped), one that reported none PRUNED. Returns
+        their numbers. Call after Tuner.fit returns."""
+        closed = []
+        for trial_id, ot_trial in list(self._ot_trials.items()):
+            if trial_id in self._completed_trials:
+                continue
+            self.on_trial_complete(trial_id, result=self._last_results.get(trial_id))
+            closed.append(ot_trial.number)
+        return closed
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

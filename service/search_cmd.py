@@ -73,9 +73,10 @@ def run_search(spec_path: Path, settings: Settings) -> int:
         job_id = create_job(session, spec).id
     with session_scope(settings.database_url) as session:
         claim_queued(session, job_id)
+    within = f" within {spec.time_budget_s:g} s" if spec.time_budget_s is not None else ""
     print(
-        f"job {job_id} ({spec.name}): {spec.n_trials} trials, {spec.max_concurrent} at a time, "
-        f"{spec.budget.epochs} epochs each, sampler {spec.sampler}; database "
+        f"job {job_id} ({spec.name}): {spec.n_trials} trials{within}, {spec.max_concurrent} at "
+        f"a time, {spec.budget.epochs} epochs each, sampler {spec.sampler}; database "
         f"{settings.database_url}",
         flush=True,
     )
