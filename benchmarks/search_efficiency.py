@@ -14,9 +14,11 @@ with the same epochs per trial and concurrency (2 trials at a time on 2 CPUs).
 
 Equal budget is equal wall time (--budget time, the default): random search runs n_trials, and
 every other configuration the same data set and seed gets random's search time as the job's
-time_budget_s, with room for 3 x n_trials. An early-stopping scheduler spends less on the
-trials it stops, and so tries more of them in the same time; at equal trial counts
-(--budget trials, every configuration n_trials) it would only end sooner with fewer
+time_budget_s, with room for 3 x n_trials, and sampler_options that size NSGA-II's population
+and TPE's random start-up for n_trials, as random's job has them (sized for the 3 x n_trials
+ceiling, NSGA-II's first 20 trials would be random search's). An early-stopping scheduler
+spends less on the trials it stops, and so tries more of them in the same time; at equal trial
+counts (--budget trials, every configuration n_trials) it would only end sooner with fewer
 full-budget trials. From the study:
 - the hypervolume of the front of full-budget trials (search.pareto: normalised objectives,
   reference point 1) after each trial finishes, against wall time since the job started;
@@ -51,6 +53,7 @@ from search.driver import DriverConfig, run_job
 from search.job_spec import JobSpec
 from search.pareto import front_hypervolume
 from search.records import ATTR_CURVE, ATTR_EARLY_STOPPED
+from search.samplers import population_size, startup_trials
 from search.study import open_storage, study_name
 
 OBJECTIVES = ["accuracy", "params", "spike_rate"]
@@ -91,6 +94,15 @@ def write_sequences(path: Path, seed: int = 0) -> None:
     np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
 
 
+def sampler_options(sampler: str, n_trials: int) -> dict[str, int]:
+    """The settings a job of n_trials would get by default, fixed."""
+    if sampler in ("nsga2", "nsga3"):
+        return {"population_size": population_size(n_trials)}
+    if sampler in ("tpe", "gp"):
+        return {"n_startup_trials": startup_trials(n_trials)}
+    return {}
+
+
 def job(
     dataset: str,
     sampler: str,
@@ -106,6 +118,7 @@ def job(
             "dataset": ref,
             "n_trials": args.trials if time_budget_s is None else 3 * args.trials,
             "time_budget_s": time_budget_s,
+            "sampler_options": sampler_options(sampler, args.trials),
             "max_concurrent": 2,
             "budget": {"epochs": args.epochs, "batch_size": 64},
             "sampler": sampler,

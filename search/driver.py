@@ -114,6 +114,7 @@ def _run_round(
             None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
             # The whole job's size, also in a resumed round: the study holds the earlier trials.
             n_trials=spec.n_trials,
+            options=spec.sampler_options,
         ),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),

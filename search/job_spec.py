@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from search.samplers import SamplerName
+from search.samplers import SamplerName, SamplerOptions
 from spaces.arch import Encoding
 from spaces.space import SpaceConstraints
 from workers.budget import Budget
@@ -55,6 +55,8 @@ class JobSpec(BaseModel):
     max_concurrent: int = Field(1, ge=1, le=256)
     budget: Budget
     sampler: SamplerName = "nsga2"
+    # Fixed sampler settings; by default they scale with n_trials (search/samplers.py).
+    sampler_options: SamplerOptions = SamplerOptions()
     objectives: tuple[Objective, ...] = Field(
         ("accuracy", "params", "spike_rate"), min_length=1, max_length=5
     )
@@ -94,6 +96,13 @@ class JobSpec(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _sampler_takes_its_options(self) -> JobSpec:
+        problems = self.sampler_options.problems(self.sampler)
+        if problems:
+            raise ValueError("sampler_options: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _asha_needs_accuracy(self) -> JobSpec:

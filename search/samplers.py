@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import optuna
+from pydantic import BaseModel, ConfigDict, Field
 
 from spaces.errors import SpecError
 
@@ -45,16 +46,43 @@ def startup_trials(n_trials: int) -> int:
     return max(MIN_STARTUP_TRIALS, min(MAX_STARTUP_TRIALS, n_trials // 4))
 
 
+class SamplerOptions(BaseModel):
+    """Settings a user may fix instead of letting them scale with n_trials, under Optuna's own
+    names: useful when n_trials is only a ceiling (a job with a time budget ends sooner)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    population_size: int | None = Field(None, ge=2, le=10_000)  # nsga2, nsga3
+    n_startup_trials: int | None = Field(None, ge=0, le=100_000)  # tpe, gp
+
+    def problems(self, sampler: str) -> list[str]:
+        """Options the named sampler does not take."""
+        out = []
+        if self.population_size is not None and sampler not in ("nsga2", "nsga3"):
+            out.append(f"population_size applies to nsga2 and nsga3, not {sampler}")
+        if self.n_startup_trials is not None and sampler not in ("tpe", "gp"):
+            out.append(f"n_startup_trials applies to tpe and gp, not {sampler}")
+        return out
+
+
 def make_sampler(
     name: str,
     seed: int,
     constraints_func: ConstraintsFunc | None = None,
     n_trials: int = 100,
+    options: SamplerOptions | None = None,
 ) -> optuna.samplers.BaseSampler:
+    options = options or SamplerOptions()
+    population = options.population_size or population_size(n_trials)
+    startup = (
+        options.n_startup_trials
+        if options.n_startup_trials is not None
+        else startup_trials(n_trials)
+    )
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(
             seed=seed,
-            population_size=population_size(n_trials),
+            population_size=population,
             constraints_func=constraints_func,
         )
     if name == "nsga3":
@@ -62,7 +90,7 @@ def make_sampler(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.NSGAIIISampler(
                 seed=seed,
-                population_size=population_size(n_trials),
+                population_size=population,
                 constraints_func=constraints_func,
             )
     if name == "tpe":
@@ -77,13 +105,13 @@ def make_sampler(
                 multivariate=True,
                 group=True,
                 constant_liar=True,
-                n_startup_trials=startup_trials(n_trials),
+                n_startup_trials=startup,
                 constraints_func=constraints_func,
             )
     if name == "gp":
         return optuna.samplers.GPSampler(
             seed=seed,
-            n_startup_trials=startup_trials(n_trials),
+            n_startup_trials=startup,
             constraints_func=constraints_func,
             # Block choices exist only at some depths; those are drawn at random, by design.
             warn_independent_sampling=False,

@@ -60,6 +60,14 @@ def test_minimal_job_and_defaults() -> None:
         ({"dataset": {"name": "npz", "path": "../x.npz"}}, r"dataset\.npz\.path"),
         ({"dataset": {"name": "npz", "path": "/data/x.npz"}}, r"dataset\.npz\.path"),
         ({"space": {"dims": [12]}}, "space.dims"),
+        ({"time_budget_s": 0}, "time_budget_s"),
+        ({"sampler_options": {"population_size": 1}}, r"sampler_options\.population_size"),
+        ({"sampler_options": {"n_startup_trials": -1}}, r"sampler_options\.n_startup_trials"),
+        ({"sampler_options": {"generations": 3}}, r"sampler_options\.generations"),
+        (
+            {"sampler": "random", "sampler_options": {"population_size": 8}},
+            "sampler_options: population_size applies to nsga2 and nsga3, not random",
+        ),
     ],
 )
 def test_job_spec_rejects(overrides: dict[str, Any], field: str) -> None:
@@ -76,6 +84,8 @@ def test_job_spec_rejects(overrides: dict[str, Any], field: str) -> None:
         {"budget": {"epochs": 1000}},
         {"seed": 2**31 - 1},
         {"dataset": {"name": "npz", "path": "sets/a.npz"}},
+        {"time_budget_s": 3600, "sampler": "tpe", "sampler_options": {"n_startup_trials": 0}},
+        {"sampler": "nsga3", "sampler_options": {"population_size": 2}},
     ],
 )
 def test_job_spec_accepts_bounds(overrides: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from search.job_spec import SamplerName
-from search.samplers import make_sampler, population_size, startup_trials
+from search.samplers import SamplerOptions, make_sampler, population_size, startup_trials
 from spaces.errors import SpecError
 
 EXPECTED: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -71,10 +71,12 @@ def test_energy_constraint_reaches_the_sampler(name: str) -> None:
     assert stored == [[-600.0], [1500.0], [0.0]]
 
 
-def _draws_like_random(name: str, n_trials: int, count: int) -> list[bool]:
+def _draws_like_random(
+    name: str, n_trials: int, count: int, options: SamplerOptions | None = None
+) -> list[bool]:
     """For each of the first `count` trials: did `name` draw what random search draws?"""
     random_draws = _first_params(make_sampler("random", 3), count)
-    drawn = _first_params(make_sampler(name, 3, n_trials=n_trials), count)
+    drawn = _first_params(make_sampler(name, 3, n_trials=n_trials, options=options), count)
     return [a == b for a, b in zip(random_draws, drawn, strict=True)]
 
 
@@ -93,3 +95,25 @@ def test_nsga2_breeds_within_a_small_job() -> None:
     """With a population of 20, a 12-trial job would be random search throughout."""
     assert not all(_draws_like_random("nsga2", 12, 10))
     assert all(_draws_like_random("nsga2", 100, 10))
+
+
+def test_options_fix_what_would_scale_with_n_trials() -> None:
+    """A 100-trial ceiling (a job with a time budget) sized like a 12-trial job, and back."""
+    small_startup = SamplerOptions(n_startup_trials=3)
+    assert _draws_like_random("tpe", 100, 6, small_startup) == [True] * 3 + [False] * 3
+    assert not all(_draws_like_random("nsga2", 100, 10, SamplerOptions(population_size=4)))
+    assert all(_draws_like_random("nsga2", 12, 10, SamplerOptions(population_size=20)))
+
+
+@pytest.mark.parametrize(
+    ("sampler", "options", "names"),
+    [
+        ("tpe", {"population_size": 8}, "population_size applies to nsga2 and nsga3, not tpe"),
+        ("random", {"n_startup_trials": 2}, "n_startup_trials applies to tpe and gp, not random"),
+        ("nsga2", {"n_startup_trials": 2}, "n_startup_trials applies to tpe and gp, not nsga2"),
+    ],
+)
+def test_options_a_sampler_does_not_take_are_refused(
+    sampler: str, options: dict[str, int], names: str
+) -> None:
+    assert SamplerOptions.model_validate(options).problems(sampler) == [names]
