@@ -6,8 +6,10 @@ Run by hand (SpikingJelly is a dev-only peer: `make install-dev` installs it):
 What it measures: a full training step (forward, cross-entropy of the time-averaged output,
 backward, AdamW step) of an STMixer-4-128 (4 encoder blocks of width 128, STM token mixers with
 8 heads, mlp ratio 2, T = 4, downsample 2), twice in the same run:
-- "ours": the network as spaces.build.build_model makes it, whose neurons run the fused
-  multi-step op (spaces/kernels/fused.py);
+- "ours": the network as spaces.build.build_model makes it, whose neurons run the multi-step op
+  that spaces.kernels.choose_kernel picks: on CPU in float32 the C kernel compiled on first use
+  (spaces/kernels/native_cpu.py), or, where no C compiler is found or SPIKENAS_NATIVE_CPU=0,
+  the fused op of PyTorch operations (spaces/kernels/fused.py);
 - "SpikingJelly": a deep copy of the same network (same weights) in which every one of our
   neurons is replaced by SpikingJelly 2.0's `neuron.LIFNode(step_mode='m')` with the same
   settings (decay_input, tau 2, threshold 1, hard reset to 0, Sigmoid(alpha=4) surrogate),
@@ -20,7 +22,9 @@ instead of 16), as real data so that spike rates are realistic; with `--shape 3,
 CIFAR-shaped inputs. The two networks see the same batches in the same order; repetitions are
 interleaved (ours, peer, ours, peer, ...) so that a slowdown of the machine hits both alike; the
 table reports the median step. "1st ms" is the first step of each network, which carries every
-lazy initialisation and warm-up a user pays once per trial; it is not in the median.
+lazy initialisation and warm-up a user pays once per trial; it is not in the median. The parity
+check below runs first, so on a cold kernel cache it is that check, not a "1st ms", which pays
+for compiling the C kernel (about a second, once per machine: the library is cached on disk).
 
 How to read it: samples/s = batch / median step time; ratio = ours / SpikingJelly samples per
 second (above 1 means we are faster; the target on CPU is at least 1.5). Before timing, a parity

@@ -1,10 +1,12 @@
 """Multi-step neuron kernels, and the one place where a neuron's time loop is chosen.
 
 `multistep(neuron, x_seq)` is what every neuron's forward calls. On a CUDA tensor, with Triton
-importable, the op runs as two Triton kernels (triton_neuron.py); everywhere else as the fused
-op of PyTorch operations (fused.py). Both are one autograd node with a hand-written backward;
-the fused op's forward is identical to the step-by-step loop, the Triton kernels' equal to it up
-to float rounding, and both backwards equal autograd's through that loop up to rounding.
+importable, the op runs as two Triton kernels (triton_neuron.py); on a float32 CPU tensor as a
+C kernel compiled on first use (native_cpu.py), where a C compiler is found and
+SPIKENAS_NATIVE_CPU is not 0; everywhere else as the fused op of PyTorch operations (fused.py).
+All are one autograd node with a hand-written backward; the fused and C ops' forward is
+identical to the step-by-step loop, the Triton kernels' equal to it up to float rounding, and
+all backwards equal autograd's through that loop up to rounding.
 The step-by-step loop (`SpikingNeuron.step_by_step`) stays the reference that tests compare
 against, and what an exported module runs, since it needs nothing but torch. Either kernel runs
 on x_seq as it is stored (e.g. a channels-last image) and returns spikes in that layout.
@@ -13,11 +15,13 @@ on x_seq as it is stored (e.g. a channels-last image) and returns spikes in that
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 
+from spaces.kernels import native_cpu
 from spaces.kernels.fused import NeuronConfig, fused_multistep
 
 if TYPE_CHECKING:
@@ -49,6 +53,13 @@ def choose_kernel(x_seq: torch.Tensor) -> Kernel:
         kernel = triton_kernel()
         if kernel is not None:
             return kernel
+    if (
+        x_seq.device.type == "cpu"
+        and x_seq.dtype == torch.float32
+        and os.environ.get("SPIKENAS_NATIVE_CPU", "1") != "0"
+        and native_cpu.library() is not None  # compiled on the first call; None without a compiler
+    ):
+        return native_cpu.native_multistep
     return fused_multistep
 
 

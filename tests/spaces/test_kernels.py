@@ -9,7 +9,6 @@ the op keeps only the pre-reset potentials and the spikes for backward.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
@@ -17,38 +16,14 @@ import torch
 
 import spaces.kernels.fused as fused
 from spaces.neurons import NEURONS, SpikingNeuron
-from spaces.space import DEFAULT_ALPHA
-from spaces.surrogates import SURROGATE_GRADS
-
-RESETS: dict[str, dict[str, Any]] = {
-    "hard0": {"v_reset": 0.0},
-    "hard-0.3": {"v_reset": -0.3},
-    "soft": {"v_reset": None},
-}
-CASES = list(
-    itertools.product(
-        sorted(NEURONS), sorted(SURROGATE_GRADS), sorted(RESETS), [False, True], [True, False]
-    )
-)
+from tests.spaces.neuron_cases import CASES, RESETS, make_neuron
 
 
-def _neuron(
-    kind: str, surrogate: str, reset: str, detach: bool, decay_input: bool
-) -> SpikingNeuron:
-    tau = {"plif": "init_tau"}.get(kind, "tau")
-    neuron = NEURONS[kind](
-        **{tau: 2.5},
-        v_threshold=0.8,
-        decay_input=decay_input,
-        detach_reset=detach,
-        surrogate=surrogate,
-        alpha=DEFAULT_ALPHA[surrogate],
-        **RESETS[reset],
-    )
-    if kind == "klif":
-        with torch.no_grad():
-            neuron.k.fill_(1.3)  # away from 1, so that k's role shows
-    return neuron
+@pytest.fixture(autouse=True)
+def _fused_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module tests fused.py: on a float32 CPU tensor a neuron would otherwise run the C
+    kernel (tested against fused.py in test_kernels_native.py)."""
+    monkeypatch.setenv("SPIKENAS_NATIVE_CPU", "0")
 
 
 def _run(
@@ -76,7 +51,7 @@ def _inputs(dtype: torch.dtype, t: int = 7, seed: int = 0) -> tuple[torch.Tensor
 def test_fused_equals_step_by_step(
     kind: str, surrogate: str, reset: str, detach: bool, decay_input: bool
 ) -> None:
-    neuron = _neuron(kind, surrogate, reset, detach, decay_input).double()
+    neuron = make_neuron(kind, surrogate, reset, detach, decay_input).double()
     x, upstream = _inputs(torch.float64)
     s_ref, gx_ref, gp_ref = _run(neuron, x, upstream, fused_path=False)
     s_fused, gx_fused, gp_fused = _run(neuron, x, upstream, fused_path=True)
@@ -95,7 +70,7 @@ def test_fused_equals_step_by_step(
 @pytest.mark.parametrize("reset", sorted(RESETS))
 def test_fused_equals_step_by_step_in_float32(kind: str, reset: str) -> None:
     """The product trains in float32: spikes still identical, gradients to float rounding."""
-    neuron = _neuron(kind, "sigmoid", reset, False, True)
+    neuron = make_neuron(kind, "sigmoid", reset, False, True)
     x, upstream = _inputs(torch.float32, t=16, seed=1)
     s_ref, gx_ref, gp_ref = _run(neuron, x, upstream, fused_path=False)
     s_fused, gx_fused, gp_fused = _run(neuron, x, upstream, fused_path=True)
@@ -106,7 +81,7 @@ def test_fused_equals_step_by_step_in_float32(kind: str, reset: str) -> None:
 
 
 def test_blocks_give_the_same_answer_as_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    neuron = _neuron("klif", "atan", "soft", False, True)
+    neuron = make_neuron("klif", "atan", "soft", False, True)
     x, upstream = _inputs(torch.float32, t=5, seed=2)
     whole = _run(neuron, x, upstream, fused_path=True)
     # 150 neurons per step in blocks of 16 columns: ten blocks, the last one partial.
@@ -130,7 +105,7 @@ def test_saves_only_potentials() -> None:
         saved.append(t)
         return t
 
-    neuron = _neuron("lif", "sigmoid", "hard0", False, True)
+    neuron = make_neuron("lif", "sigmoid", "hard0", False, True)
     x = torch.rand(16, 4, 32, requires_grad=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         neuron(x)
@@ -149,7 +124,7 @@ def test_inference_keeps_no_potentials(monkeypatch: pytest.MonkeyPatch) -> None:
         forward_block(*args)
 
     monkeypatch.setattr(fused, "_forward_block", spy)
-    neuron = _neuron("lif", "sigmoid", "hard0", False, True)
+    neuron = make_neuron("lif", "sigmoid", "hard0", False, True)
     x = torch.rand(16, 4, 32)
     with torch.no_grad():
         out = neuron(x)
@@ -159,7 +134,7 @@ def test_inference_keeps_no_potentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_eval_forward_without_grad_equals_reference() -> None:
-    neuron = _neuron("plif", "erf", "hard-0.3", False, False)
+    neuron = make_neuron("plif", "erf", "hard-0.3", False, False)
     x, _ = _inputs(torch.float32, t=9, seed=4)
     with torch.no_grad():
         assert torch.equal(neuron(x), neuron.step_by_step(x))
