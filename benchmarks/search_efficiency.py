@@ -1,7 +1,7 @@
 """Search efficiency: hypervolume against wall time for each sampler, with and without the
 multi-objective ASHA scheduler, at equal budget; and the orchestration overhead per trial.
 
-Run by hand (2 cores: the default settings take about 80 minutes, --seeds 2 about 55, --quick
+Run by hand (2 cores: the default settings take about 30 minutes, --seeds 2 about 20, --quick
 a few minutes):
     .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--trials 30]
         [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe] [--out runs.json]
