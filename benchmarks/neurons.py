@@ -23,7 +23,8 @@ from collections.abc import Callable
 import torch
 
 from spaces.kernels import native_cpu
-from spaces.kernels.fused import NeuronConfig, fused_multistep
+from spaces.kernels.fused import fused_multistep
+from spaces.kernels.op_context import NeuronConfig
 from spaces.neurons import LIF
 
 CFG = NeuronConfig(1.0, 0.0, True, False, "sigmoid", 4.0, False)

@@ -13,8 +13,9 @@ informed draws out of twelve (benchmarks/search_efficiency.py measured both).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import optuna
@@ -65,6 +66,15 @@ class SamplerOptions(BaseModel):
         return out
 
 
+@contextlib.contextmanager
+def _experimental_chosen_knowingly() -> Iterator[None]:
+    """No ExperimentalWarning in a user's log for a feature (NSGA-III, TPE's groups) that this
+    module chose on purpose and pins by its tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def make_sampler(
     name: str,
     seed: int,
@@ -86,8 +96,7 @@ def make_sampler(
             constraints_func=constraints_func,
         )
     if name == "nsga3":
-        with warnings.catch_warnings():  # experimental in Optuna 5: chosen knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _experimental_chosen_knowingly():
             return optuna.samplers.NSGAIIISampler(
                 seed=seed,
                 population_size=population,
@@ -98,8 +107,7 @@ def make_sampler(
         # the depths that have the block, and without groups multivariate TPE models only the
         # parameters every trial has, drawing the rest one by one; constant_liar: several
         # trials run at once and must not all be drawn near the same point.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _experimental_chosen_knowingly():
             return optuna.samplers.TPESampler(
                 seed=seed,
                 multivariate=True,

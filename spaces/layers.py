@@ -37,6 +37,12 @@ def tokens_of(y: torch.Tensor) -> torch.Tensor:
     return y.movedim(1, -1).flatten(1, -2)
 
 
+def norm_rows(norm: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """A BatchNorm1d over token-major y (..., C): statistics over every token of every sample
+    and step, read as (rows, C), and the result in y's shape."""
+    return norm(y.reshape(-1, y.shape[-1])).view(y.shape)
+
+
 class PointwiseConv(nn.Conv1d):
     """A 1x1 convolution over token-major input, (..., C_in) -> (..., C_out): one matrix
     product over all tokens (a single GEMM forward and for each gradient), not a product per
@@ -58,6 +64,4 @@ class PointwiseBN(nn.Sequential):
         super().__init__(PointwiseConv(in_dim, out_dim), nn.BatchNorm1d(out_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self[0](x)
-        # Batch norm of (rows, C): statistics over every token of every sample and step.
-        return self[1](y.reshape(-1, y.shape[-1])).view(y.shape)
+        return norm_rows(self[1], self[0](x))

@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from spaces.layers import NeuronFactory, PointwiseBN, grid_view, tokens_of
+from spaces.layers import NeuronFactory, PointwiseBN, grid_view, norm_rows, tokens_of
 
 
 class TokenMixer(nn.Module):
@@ -100,8 +100,7 @@ class PoolMixer(TokenMixer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = grid_view(self.neuron(x).flatten(0, 1), self.grid)
-        y = tokens_of(self.pool(s) - s)
-        return self.norm(y.reshape(-1, y.shape[-1])).view(x.shape)
+        return norm_rows(self.norm, tokens_of(self.pool(s) - s)).view(x.shape)
 
 
 class ConvMixer(TokenMixer):

@@ -4,7 +4,11 @@ changes."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the driver imports Ray: only the tests that run one pay for it
+    from search.driver import DriverConfig
 
 # One block of width 16 at T = 2 on a 4x4 token grid: the cheapest candidate the space allows.
 TINY_SPACE: dict[str, Any] = {
@@ -40,3 +44,17 @@ TINY_ARCH: dict[str, Any] = {
     "downsample": 2,
     "stages": [{"dim": 16, "blocks": [{"mixer": {"kind": "conv"}}]}],
 }
+
+
+def driver_config(tmp_path: Path, **overrides: Any) -> DriverConfig:
+    """A driver on a local Ray of 2 CPUs, with its SQLite database and files under tmp_path."""
+    from search.driver import DriverConfig
+
+    settings: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path}/driver.db",
+        "data_dir": tmp_path / "data",
+        "artifacts_dir": tmp_path / "artifacts",
+        "num_cpus": 2,
+    }
+    settings.update(overrides)
+    return DriverConfig(**settings)

@@ -105,6 +105,7 @@ def _used_objects(spec: ArchSpec) -> Iterable[Any]:
     yield layers.over_time
     yield layers.grid_view
     yield layers.tokens_of
+    yield layers.norm_rows
     yield layers.PointwiseConv
     yield layers.PointwiseBN
     yield mixers.TokenMixer

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from spaces.kernels import native_cpu
-from spaces.kernels.fused import NeuronConfig, fused_multistep
+from spaces.kernels.fused import fused_multistep
+from spaces.kernels.op_context import NeuronConfig
 
 if TYPE_CHECKING:
     from spaces.neurons import SpikingNeuron
@@ -53,12 +54,8 @@ def choose_kernel(x_seq: torch.Tensor) -> Kernel:
         kernel = triton_kernel()
         if kernel is not None:
             return kernel
-    if (
-        x_seq.device.type == "cpu"
-        and x_seq.dtype == torch.float32
-        and os.environ.get("SPIKENAS_NATIVE_CPU", "1") != "0"
-        and native_cpu.library() is not None  # compiled on the first call; None without a compiler
-    ):
+    # The library is compiled on the first call; without a compiler it is None.
+    if os.environ.get("SPIKENAS_NATIVE_CPU", "1") != "0" and native_cpu.runs_on(x_seq):
         return native_cpu.native_multistep
     return fused_multistep
 

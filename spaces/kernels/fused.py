@@ -24,10 +24,11 @@ Per step (u = H, or ReLU(k H) for KLIF; sg = g'(u - V_th)):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
+from spaces.kernels.op_context import NeuronConfig, keep_for_backward, saved_for_backward
 from spaces.surrogates import SURROGATE_GRADS
 
 # Elements of one (T, columns) block. Backward makes about ten passes over a block, so a block
@@ -37,16 +38,6 @@ from spaces.surrogates import SURROGATE_GRADS
 FORWARD_BLOCK_ELEMENTS = 1 << 22
 BACKWARD_BLOCK_ELEMENTS = 1 << 18
 MIN_BLOCK_COLUMNS = 1 << 13  # below this, per-op overhead outweighs the cache win
-
-
-class NeuronConfig(NamedTuple):
-    v_threshold: float
-    v_reset: float | None
-    decay_input: bool
-    detach_reset: bool
-    surrogate: str
-    alpha: float
-    klif: bool
 
 
 def _blocks(columns: int, steps: int, elements: int) -> Iterator[slice]:
@@ -213,20 +204,14 @@ class FusedNeuronFunction(torch.autograd.Function):
             h_block = None if h_seq is None else h_seq[:, cols]
             _forward_block(x[:, cols], d, k_value, cfg, h_block, spikes[:, cols])
         if h_seq is not None:
-            ctx.save_for_backward(h_seq, decay, k if k is not None else torch.empty(0))
-        ctx.cfg = cfg
-        ctx.has_k = k is not None
-        ctx.shape = x_seq.shape
+            keep_for_backward(ctx, x_seq, h_seq, decay, k, cfg)
         return spikes.view(x_seq.shape)
 
     @staticmethod
     def backward(ctx: Any, grad_s_seq: torch.Tensor) -> tuple[Any, ...]:
-        h_seq, decay, k_saved = ctx.saved_tensors
-        cfg: NeuronConfig = ctx.cfg
-        d = float(decay)
-        k_value = float(k_saved) if ctx.has_k else None
-        want_decay = ctx.needs_input_grad[1]
-        want_k = ctx.has_k and ctx.needs_input_grad[2]
+        saved = saved_for_backward(ctx)
+        h_seq = saved.h_seq
+        k_value = None if saved.k is None else float(saved.k)
         grad_s = grad_s_seq.reshape(h_seq.shape)
         grad_x = torch.empty_like(h_seq)
         grad_decay = grad_k = 0.0
@@ -234,21 +219,16 @@ class FusedNeuronFunction(torch.autograd.Function):
             gd, gk = _backward_block(
                 h_seq[:, cols],
                 grad_s[:, cols],
-                d,
+                float(saved.decay),
                 k_value,
-                cfg,
-                want_decay,
-                want_k,
+                saved.cfg,
+                saved.want_decay,
+                saved.want_k,
                 grad_x[:, cols],
             )
             grad_decay += gd
             grad_k += gk
-        return (
-            grad_x.view(ctx.shape),
-            decay.new_tensor(grad_decay) if want_decay else None,
-            k_saved.new_tensor(grad_k) if want_k else None,
-            None,
-        )
+        return saved.input_grads(grad_x, grad_decay, grad_k)
 
 
 def fused_multistep(

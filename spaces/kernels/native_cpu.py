@@ -23,7 +23,8 @@ from typing import Any
 import torch
 
 from spaces.kernels import native_build
-from spaces.kernels.fused import NeuronConfig, decay_tensor, fused_multistep
+from spaces.kernels.fused import decay_tensor, fused_multistep
+from spaces.kernels.op_context import NeuronConfig, keep_for_backward, saved_for_backward
 
 SOURCE = Path(__file__).with_name("lif_cpu.c")
 # The surrogates' numbers in lif_cpu.c's enum.
@@ -60,13 +61,13 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
+def runs_on(x_seq: torch.Tensor) -> bool:
+    """Whether the compiled op can take x_seq: float32 on the CPU, with the library built."""
+    return x_seq.device.type == "cpu" and x_seq.dtype == torch.float32 and library() is not None
+
+
 def supports(x_seq: torch.Tensor, cfg: NeuronConfig) -> bool:
-    return (
-        x_seq.device.type == "cpu"
-        and x_seq.dtype == torch.float32
-        and cfg.surrogate in SURROGATE_IDS
-        and library() is not None
-    )
+    return cfg.surrogate in SURROGATE_IDS and runs_on(x_seq)
 
 
 def c_config(cfg: NeuronConfig) -> LifConfig:
@@ -117,23 +118,19 @@ class NativeNeuronFunction(torch.autograd.Function):
             torch.get_num_threads(),
         )
         if h_seq is not None:
-            ctx.save_for_backward(h_seq, decay, k if k is not None else torch.empty(0))
-        ctx.cfg = cfg
-        ctx.has_k = k is not None
-        ctx.shape = x_seq.shape
+            keep_for_backward(ctx, x_seq, h_seq, decay, k, cfg)
         return spikes.view(x_seq.shape)
 
     @staticmethod
     def backward(ctx: Any, grad_s_seq: torch.Tensor) -> tuple[Any, ...]:
         lib = library()
         assert lib is not None
-        h_seq, decay, k_saved = ctx.saved_tensors
-        want_decay = ctx.needs_input_grad[1]
-        want_k = ctx.has_k and ctx.needs_input_grad[2]
+        saved = saved_for_backward(ctx)
+        h_seq = saved.h_seq
         grad_s = grad_s_seq.reshape(h_seq.shape).to(torch.float32).contiguous()
         grad_x = torch.empty_like(h_seq)
         grads = (ctypes.c_double * 2)()
-        c_cfg = c_config(ctx.cfg)
+        c_cfg = c_config(saved.cfg)
         lib.lif_backward(
             ctypes.byref(c_cfg),
             h_seq.data_ptr(),
@@ -141,18 +138,13 @@ class NativeNeuronFunction(torch.autograd.Function):
             grad_x.data_ptr(),
             h_seq.shape[0],
             h_seq.shape[1],
-            float(decay),
-            float(k_saved) if ctx.has_k else 1.0,
-            bool(want_decay or want_k),
+            float(saved.decay),
+            1.0 if saved.k is None else float(saved.k),
+            saved.want_decay or saved.want_k,
             torch.get_num_threads(),
             grads,
         )
-        return (
-            grad_x.view(ctx.shape),
-            decay.new_tensor(grads[0]) if want_decay else None,
-            k_saved.new_tensor(grads[1]) if want_k else None,
-            None,
-        )
+        return saved.input_grads(grad_x, grads[0], grads[1])
 
 
 def native_multistep(

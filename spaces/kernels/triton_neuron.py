@@ -20,7 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
-from spaces.kernels.fused import NeuronConfig, decay_tensor
+from spaces.kernels.fused import decay_tensor
+from spaces.kernels.op_context import NeuronConfig, keep_for_backward, saved_for_backward
 
 BLOCK = 1024
 SURROGATE_IDS = {"sigmoid": 0, "atan": 1, "rect": 2, "triangle": 3, "erf": 4, "dspike": 5}
@@ -195,24 +196,19 @@ class TritonNeuronFunction(torch.autograd.Function):
             KLIF=k is not None,
             BLOCK_SIZE=BLOCK,
         )
-        ctx.save_for_backward(h_seq, decay, k if k is not None else torch.empty(0))
-        ctx.cfg = cfg
-        ctx.has_k = k is not None
-        ctx.shape = x_seq.shape
+        keep_for_backward(ctx, x_seq, h_seq, decay, k, cfg)
         ctx.dtype = x_seq.dtype
         return s_seq.view(x_seq.shape)
 
     @staticmethod
     def backward(ctx: Any, grad_s_seq: torch.Tensor) -> tuple[Any, ...]:
-        h_seq, decay, k_saved = ctx.saved_tensors
-        cfg: NeuronConfig = ctx.cfg
+        saved = saved_for_backward(ctx)
+        h_seq, cfg = saved.h_seq, saved.cfg
         steps, n = h_seq.shape
         grad_s = grad_s_seq.contiguous().reshape(steps, n)
         grad_x = torch.empty((steps, n), dtype=ctx.dtype, device=h_seq.device)
         programs = triton.cdiv(n, BLOCK)
         partial = torch.zeros(2 * programs, dtype=torch.float32, device=h_seq.device)
-        want_decay = ctx.needs_input_grad[1]
-        want_k = ctx.has_k and ctx.needs_input_grad[2]
         _backward_kernel[(programs,)](
             h_seq,
             grad_s,
@@ -220,25 +216,28 @@ class TritonNeuronFunction(torch.autograd.Function):
             partial,
             n,
             steps,
-            float(decay),
+            float(saved.decay),
             cfg.v_threshold,
             0.0 if cfg.v_reset is None else cfg.v_reset,
-            float(k_saved) if ctx.has_k else 1.0,
+            1.0 if saved.k is None else float(saved.k),
             cfg.alpha,
             math.tanh(cfg.alpha),
             DECAY_INPUT=cfg.decay_input,
             HARD=cfg.v_reset is not None,
-            KLIF=ctx.has_k,
+            KLIF=saved.k is not None,
             DETACH=cfg.detach_reset,
             SURROGATE=SURROGATE_IDS[cfg.surrogate],
-            WANT_DECAY=want_decay,
-            WANT_K=want_k,
+            WANT_DECAY=saved.want_decay,
+            WANT_K=saved.want_k,
             BLOCK_SIZE=BLOCK,
         )
+        # The parameter gradients stay on the device (no host sync), unlike Saved.input_grads.
         return (
-            grad_x.view(ctx.shape),
-            partial[:programs].sum().to(decay.dtype) if want_decay else None,
-            partial[programs:].sum().to(k_saved.dtype) if want_k else None,
+            grad_x.view(saved.shape),
+            partial[:programs].sum().to(saved.decay.dtype) if saved.want_decay else None,
+            partial[programs:].sum().to(saved.k.dtype)
+            if saved.want_k and saved.k is not None
+            else None,
             None,
         )
 

@@ -9,12 +9,12 @@ from typing import Any
 import optuna
 import pytest
 
-from search.driver import DriverConfig, run_job
+from search.driver import run_job
 from search.job_spec import JobSpec
 from search.records import ATTR_CURVE, ATTR_NODE
 from search.results import list_trials, pareto_front
 from search.study import open_storage, study_name
-from tests.jobs import TINY_SPACE, tiny_job
+from tests.jobs import TINY_SPACE, driver_config, tiny_job
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -27,16 +27,6 @@ def _spec(**overrides: Any) -> JobSpec:
     return JobSpec.model_validate(spec)
 
 
-def _config(tmp_path: Path, **overrides: Any) -> DriverConfig:
-    return DriverConfig(
-        database_url=f"sqlite:///{tmp_path}/driver.db",
-        data_dir=tmp_path / "data",
-        artifacts_dir=tmp_path / "artifacts",
-        num_cpus=2,
-        **overrides,
-    )
-
-
 def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) -> None:
     """Grace 1 epoch, eta 2, budget 3 epochs: of the trials that reach the first rung, those
     behind on the front stop after 1 epoch. They stay in the study, tagged, with their curve,
@@ -47,7 +37,7 @@ def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) ->
         early_stopping={"kind": "mo_asha", "grace_epochs": 1, "reduction_factor": 2},
         space={**TINY_SPACE, "dims": [8, 16, 32], "time_steps": [1, 2]},
     )
-    config = _config(tmp_path)
+    config = driver_config(tmp_path)
     run_job(1, spec, config)
 
     storage = open_storage(config.database_url)
@@ -80,7 +70,7 @@ def test_trials_finish_on_both_nodes_of_a_two_node_cluster(tmp_path: Path) -> No
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        config = _config(tmp_path, ray_address=cluster.address)
+        config = driver_config(tmp_path, ray_address=cluster.address)
         run_job(1, _spec(n_trials=4, budget={"epochs": 1, "batch_size": 128}), config)
         storage = open_storage(config.database_url)
         study = optuna.load_study(study_name=study_name(1), storage=storage)

@@ -9,11 +9,11 @@ import optuna
 import pytest
 from pydantic import ValidationError
 
-from search.driver import DriverConfig, run_job
+from search.driver import run_job
 from search.job_spec import JobSpec
 from search.study import open_storage, study_name
 from search.time_budget import ATTR_TIME_USED, time_left
-from tests.jobs import tiny_job
+from tests.jobs import driver_config, tiny_job
 
 BUDGET_S = 12.0
 
@@ -46,13 +46,7 @@ def test_the_job_ends_when_its_time_is_spent_and_a_resume_runs_nothing(tmp_path:
             time_budget_s=BUDGET_S,
         )
     )
-    config = DriverConfig(
-        database_url=f"sqlite:///{tmp_path}/job.db",
-        data_dir=tmp_path / "data",
-        artifacts_dir=tmp_path / "artifacts",
-        num_cpus=2,
-        verbose=0,
-    )
+    config = driver_config(tmp_path, verbose=0)
     run_job(1, spec, config)
 
     study = optuna.load_study(study_name=study_name(1), storage=open_storage(config.database_url))

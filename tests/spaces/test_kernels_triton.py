@@ -21,7 +21,8 @@ pytest.importorskip("triton", reason="Triton is not installed")
 CHECK = textwrap.dedent(
     """
     import itertools, sys, torch
-    from spaces.kernels.fused import NeuronConfig, fused_multistep
+    from spaces.kernels.fused import fused_multistep
+    from spaces.kernels.op_context import NeuronConfig
     import spaces.kernels.triton_neuron as tn
     from spaces.space import DEFAULT_ALPHA
 
