@@ -6,7 +6,9 @@ attributes: the architecture (when the trial is asked), the per-epoch curve and 
 trained (every epoch), and at completion the test accuracy, wall time and whether a scheduler
 stopped the trial early. A trial that errored is told FAIL even if it had reported epochs
 (OptunaSearch would tell it COMPLETE with partial values). Trials Tune stops without a word to
-the searcher (a spent time budget) are ended by `close_unfinished`.
+the searcher (a spent time budget) are ended by `close_unfinished`. Draws that break a
+constraint known before training, or repeat an architecture the job already has
+(search/duplicates.py), are rejected before Tune sees them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
+from search.duplicates import HOLDS_A_RESULT, DrawnArchitectures
 from search.optuna_space import OptunaSuggester
 from search.records import (
     ATTR_ARCH,
@@ -35,6 +38,9 @@ from spaces.space import SearchSpace
 # Draws in a row that may break a constraint known before training (max_params) before the job
 # gives up: a space whose candidates almost all break its own limit is a mistake in the spec.
 MAX_REJECTED_DRAWS = 200
+# Draws in a row of an architecture the job already has before one is trained again (see
+# search/duplicates.py).
+MAX_REPEATED_DRAWS = 10
 
 # Per-epoch keys kept in a trial's curve.
 CURVE_KEYS = (
@@ -76,25 +82,68 @@ class StudySearch(OptunaSearch):
         self._budget_epochs = budget_epochs
         self._curves: dict[str, list[dict[str, float]]] = {}
         self._last_results: dict[str, dict[str, Any]] = {}
+        self._drawn: DrawnArchitectures | None = None
+        self._archs: dict[str, tuple[dict[str, Any], int]] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        """Draw until a candidate meets the constraints known before training. A rejected draw
-        is told FAIL (samplers ignore it) and tagged, so it is never trained, never counts
-        towards n_trials, and readers can tell it from a trial that broke."""
-        for _ in range(MAX_REJECTED_DRAWS):
+        """Draw until a candidate meets the constraints known before training and is not an
+        architecture the job already trained or is training. A rejected draw is told FAIL
+        (samplers ignore it) and tagged, so it is never trained, never counts towards n_trials,
+        and readers can tell it from a trial that broke. After MAX_REPEATED_DRAWS repeats in a
+        row the repeat is trained after all: the space is nearly exhausted, or the sampler has
+        settled there."""
+        broke_limit = repeats = 0
+        while True:
             try:
-                return super().suggest(trial_id)
+                config = super().suggest(trial_id)
             except ConstraintViolation as e:
-                assert self._ot_study is not None  # set up before any trial was asked
-                ot_trial = self._ot_trials.pop(trial_id)
-                if e.arch is not None:
-                    ot_trial.set_user_attr(ATTR_ARCH, e.arch)
-                ot_trial.set_user_attr(ATTR_REJECTED, str(e))
-                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        raise SpecError(
-            f"{MAX_REJECTED_DRAWS} candidates in a row broke the space's constraints "
-            "(space.max_params): loosen them or shrink the space"
-        )
+                self._reject(trial_id, e.arch, str(e))
+                broke_limit += 1
+                if broke_limit >= MAX_REJECTED_DRAWS:
+                    raise SpecError(
+                        f"{MAX_REJECTED_DRAWS} candidates in a row broke the space's constraints "
+                        "(space.max_params): loosen them or shrink the space"
+                    ) from None
+                continue
+            if config is None:
+                return None
+            arch = config["arch"]
+            drawn = self._drawn_architectures()
+            earlier = drawn.trial_of(arch)
+            if earlier is not None and repeats < MAX_REPEATED_DRAWS:
+                repeats += 1
+                self._reject(
+                    trial_id,
+                    None,
+                    f"the architecture of trial {earlier}, which the job trains with the same "
+                    "seed: a second run would give the same result",
+                )
+                continue
+            number = self._ot_trials[trial_id].number
+            drawn.add(arch, number)
+            self._archs[trial_id] = (arch, number)
+            return config
+
+    def _reject(self, trial_id: str, arch: dict[str, Any] | None, why: str) -> None:
+        assert self._ot_study is not None  # set up before any trial was asked
+        ot_trial = self._ot_trials.pop(trial_id)
+        if arch is not None:
+            ot_trial.set_user_attr(ATTR_ARCH, arch)
+        ot_trial.set_user_attr(ATTR_REJECTED, why)
+        self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+
+    def _drawn_architectures(self) -> DrawnArchitectures:
+        """Read from the study on the first draw, so that a resumed job knows what its earlier
+        rounds trained; kept up to date here from then on."""
+        if self._drawn is None:
+            assert self._ot_study is not None  # set up before any trial was asked
+            asked = {t.number for t in self._ot_trials.values()}
+            self._drawn = DrawnArchitectures.from_trials(
+                t
+                for t in self._ot_study.get_trials(deepcopy=False, states=HOLDS_A_RESULT)
+                if t.number not in asked
+            )
+        return self._drawn
 
     def _record_epoch(self, ot_trial: optuna.Trial, trial_id: str, result: dict[str, Any]) -> None:
         """Append an epoch to the trial's curve, once: the last result of a trial that a
@@ -156,6 +205,8 @@ class StudySearch(OptunaSearch):
                 ot_trial.set_user_attr(ATTR_TEST_ACCURACY, float(result["test_accuracy"]))
         if error:
             assert self._ot_study is not None  # set up before any trial was asked
+            if self._drawn is not None and trial_id in self._archs:
+                self._drawn.forget(*self._archs[trial_id])
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
             self._completed_trials.add(trial_id)
             return

@@ -11,27 +11,13 @@ import pytest
 from search.records import ATTR_ARCH, ATTR_REJECTED
 from search.results import list_trials, read_progress
 from search.study import open_storage, study_name
-from search.tune_search import MAX_REJECTED_DRAWS, DefineByRun, StudySearch
+from search.tune_search import MAX_REJECTED_DRAWS
 from spaces.arch import ArchSpec
 from spaces.build import build_model
 from spaces.costs import count_params, spec_params
 from spaces.errors import SpecError
 from spaces.space import RandomSuggester, SearchSpace, SpaceConstraints
-
-OBJECTIVES = ["accuracy", "params", "spike_rate"]
-
-
-def _searcher(url: str, constraints: SpaceConstraints, seed: int = 0) -> StudySearch:
-    space = SearchSpace(constraints, (8, 8), num_classes=10)
-    return StudySearch(
-        space=DefineByRun(space, budget_epochs=2),
-        metric=OBJECTIVES,
-        mode=["max", "min", "min"],
-        sampler=optuna.samplers.RandomSampler(seed=seed),
-        study_name=study_name(1),
-        storage=open_storage(url),
-        budget_epochs=2,
-    )
+from tests.search.searchers import OBJECTIVES, study_search
 
 
 def test_spec_params_counts_the_built_network() -> None:
@@ -47,7 +33,7 @@ def test_candidates_above_max_params_are_rejected_never_returned(tmp_path: Path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{tmp_path}/search.db"
     limit = 20_000
-    searcher = _searcher(
+    searcher = study_search(
         url, SpaceConstraints(dims=(16, 64), max_depth=3, max_params=limit), seed=1
     )
     configs = [searcher.suggest(f"trial_{i}") for i in range(6)]
@@ -71,7 +57,7 @@ def test_candidates_above_max_params_are_rejected_never_returned(tmp_path: Path)
 
 def test_a_space_that_cannot_meet_its_limit_fails_with_a_message(tmp_path: Path) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searcher = _searcher(
+    searcher = study_search(
         f"sqlite:///{tmp_path}/search.db",
         SpaceConstraints(dims=(128,), min_depth=2, max_depth=2, max_params=100),
     )
@@ -82,7 +68,7 @@ def test_a_space_that_cannot_meet_its_limit_fails_with_a_message(tmp_path: Path)
 def test_a_restarted_trial_keeps_the_curve_of_the_run_that_finishes(tmp_path: Path) -> None:
     """Ray restarts a trial whose worker died: its epochs are reported from 1 again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searcher = _searcher(f"sqlite:///{tmp_path}/search.db", SpaceConstraints(dims=(16,)))
+    searcher = study_search(f"sqlite:///{tmp_path}/search.db", SpaceConstraints(dims=(16,)))
     searcher.suggest("t")
     for epoch in (1, 2, 1, 2, 2):
         searcher.on_trial_result("t", {"epoch": epoch, "accuracy": 0.1 * epoch + 0.05})
