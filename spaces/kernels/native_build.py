@@ -8,6 +8,11 @@ machines must not hand one machine another's code). A build writes into a fresh 
 directory and renames the result into place, which is atomic: Ray workers that start together
 may all compile, but none ever loads a half-written file.
 
+Libraries are pruned when a new one is built (a new source version, compiler or CPU): those of
+the same source not loaded for STALE_AFTER_S, and scratch directories a killed build left. A
+load marks its library used; an age rather than "all but the newest" because a cache shared by
+machines of different CPUs holds one live library per CPU.
+
 Every failure (no compiler, a failed build, an unwritable cache, a library that does not load)
 returns None, logged once at debug level by the caller's cache: the caller then runs its pure
 PyTorch path, so a machine without a compiler (the slim Docker image) trains as before.
@@ -18,6 +23,7 @@ cache directory (default: $XDG_CACHE_HOME/spikenas/kernels, else ~/.cache/spiken
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -26,6 +32,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,10 @@ FLAGS = (
     "-fno-unswitch-loops",
 )
 BUILD_TIMEOUT_S = 300
+# A library not loaded for this long is removed when another build of its source lands.
+STALE_AFTER_S = 30 * 24 * 3600
+# A scratch directory this old belongs to a build that was killed, not to one still running.
+ABANDONED_AFTER_S = 24 * 3600
 
 
 def compiler() -> str | None:
@@ -101,6 +112,7 @@ def build(source_path: Path) -> Path:
     cache = cache_dir()
     target = cache / f"{source_path.stem}-{build_key(source, cc)}.so"
     if target.exists():
+        _mark_used(target)
         return target
     cache.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
@@ -117,7 +129,34 @@ def build(source_path: Path) -> Path:
         os.replace(built, target)  # atomic: a concurrent build's rename just wins or loses
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    prune(cache, source_path.stem, keep=target)
     return target
+
+
+def _mark_used(library: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves its libraries
+        os.utime(library)
+
+
+def prune(cache: Path, stem: str, keep: Path) -> list[Path]:
+    """Remove the libraries of `stem` other than `keep` unused for STALE_AFTER_S, and abandoned
+    scratch directories; returns what it removed. A process that has a removed library loaded
+    keeps its mapping (unlinking does not unmap)."""
+    now = time.time()
+    removed = []
+    for path in [*cache.glob(f"{stem}-*.so"), *cache.glob(".build-*")]:
+        try:
+            age = now - path.stat().st_mtime
+        except OSError:  # another process removed it first
+            continue
+        if path.is_dir():
+            if age > ABANDONED_AFTER_S:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        elif path != keep and age > STALE_AFTER_S:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load(source_path: Path) -> ctypes.CDLL | None:
