@@ -18,13 +18,10 @@ import optuna
 
 from search.records import ATTR_ARCH, ATTR_REJECTED
 
-# A trial in one of these states holds its architecture's result, or will: a failed trial's
-# does not, so its architecture may be drawn and trained again.
-HOLDS_A_RESULT = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.RUNNING,
-    optuna.trial.TrialState.PRUNED,
-)
+# A trial in one of these states holds its architecture's result, or will. A failed trial's
+# does not, nor does a pruned one's (ended by a spent time budget before its first epoch): their
+# architectures may be drawn and trained again.
+HOLDS_A_RESULT = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
 
 
 def arch_key(arch: dict[str, Any]) -> str:

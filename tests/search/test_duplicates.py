@@ -58,6 +58,33 @@ def test_a_failed_trial_frees_its_architecture_only_if_it_holds_it() -> None:
     assert drawn.trial_of({"a": 1}) is None
 
 
+def test_only_trials_with_a_result_hold_their_architecture() -> None:
+    """Complete and running trials hold theirs; failed ones, pruned ones (a time budget spent
+    before their first epoch) and rejected draws do not."""
+
+    def trial(
+        number: int, state: optuna.trial.TrialState, **attrs: object
+    ) -> optuna.trial.FrozenTrial:
+        values = [0.5, 1000.0, 0.1] if state == optuna.trial.TrialState.COMPLETE else None
+        frozen = optuna.trial.create_trial(
+            state=state, values=values, user_attrs={ATTR_ARCH: {"n": number}, **attrs}
+        )
+        frozen.number = number
+        return frozen
+
+    states = optuna.trial.TrialState
+    drawn = DrawnArchitectures.from_trials(
+        [
+            trial(0, states.COMPLETE),
+            trial(1, states.RUNNING),
+            trial(2, states.FAIL),
+            trial(3, states.PRUNED),
+            trial(4, states.FAIL, **{ATTR_REJECTED: "a repeat"}),
+        ]
+    )
+    assert [drawn.trial_of({"n": n}) for n in range(5)] == [0, 1, None, None, None]
+
+
 def test_a_repeat_is_rejected_naming_the_trial_that_has_it(tmp_path: Path) -> None:
     """Random search over four architectures repeats within four trials: each repeat is told
     FAIL, tagged with the trial that has the architecture, and left out of the counts; a repeat
@@ -135,7 +162,8 @@ def test_a_resumed_search_knows_what_earlier_rounds_trained(tmp_path: Path) -> N
 
     second = study_search(url, FOUR, seed=11)
     new = [second.suggest(f"r{i}") for i in range(2)]
-    finished = {arch_key(done[t]["arch"]) for t in ("t0", "t1") if done[t] is not None}
+    keys = {t: arch_key(config["arch"]) for t, config in done.items() if config is not None}
     drawn = {arch_key(c["arch"]) for c in new if c is not None}
-    assert len(drawn) == 2 and not drawn & finished
-    assert done["t2"] is not None and arch_key(done["t2"]["arch"]) in drawn
+    assert len(keys) == 3 and len(drawn) == 2
+    assert not drawn & {keys["t0"], keys["t1"]}
+    assert keys["t2"] in drawn
