@@ -1,8 +1,8 @@
 """Search efficiency: hypervolume against wall time for each sampler, with and without the
 multi-objective ASHA scheduler, at equal budget; and the orchestration overhead per trial.
 
-Run by hand (2 cores: the default settings take about 1 hour 50 minutes, 2 minutes a job;
---schedulers none about 40 minutes; --epochs 3 about a third; --quick a few minutes):
+Run by hand (2 cores: the default settings take about 1 hour 40 minutes, 1.5-2 minutes a job;
+--schedulers none about 45 minutes; --epochs 3 about a third; --quick a few minutes):
     .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--trials 30]
         [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe] [--out runs.json]
         [--budget time|trials]
