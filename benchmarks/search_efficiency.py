@@ -182,7 +182,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--datasets", default="digits,seq")
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="random is always run")
-    parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
+    parser.add_argument(
+        "--schedulers",
+        default=",".join(SCHEDULERS),
+        help="random without a scheduler, the baseline, is always run",
+    )
     parser.add_argument("--out", type=Path, help="write every run's history here as JSON")
     parser.add_argument(
         "--budget",
@@ -193,7 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     datasets = args.datasets.split(",")
     samplers = ["random", *(s for s in args.samplers.split(",") if s != "random")]
-    schedulers = ["none", *(s for s in args.schedulers.split(",") if s != "none")]
+    requested = args.schedulers.split(",")
+    schedulers = ["none", *(s for s in requested if s != "none")]
     if args.quick:
         args.seeds, args.trials, args.epochs = 1, 4, 2
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -207,8 +212,10 @@ def main() -> None:
             random_search_s: float | None = None
             for sampler in samplers:
                 for scheduler in schedulers:
-                    job_id += 1
                     baseline = sampler == "random" and scheduler == "none"
+                    if not baseline and scheduler not in requested:
+                        continue
+                    job_id += 1
                     budget_s = None if baseline or args.budget == "trials" else random_search_s
                     spec = job(dataset, sampler, scheduler, seed, args, budget_s)
                     wall, search_s, history, overhead = run_one(spec, work, job_id)
@@ -251,6 +258,8 @@ def main() -> None:
                     for r in runs
                     if (r.dataset, r.sampler, r.scheduler) == (dataset, sampler, scheduler)
                 ]
+                if not group:
+                    continue
                 hvs = [r.final_hv for r in group]
                 reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
                 ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
