@@ -13,6 +13,9 @@ constraint known before training, or repeat an architecture the job already has
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -56,6 +59,18 @@ CURVE_KEYS = (
 COST_KEYS = ("params", "flops", "sops", "energy", "energy_ann", "spike_rate")
 
 
+@contextlib.contextmanager
+def _sampler_time_is_not_training() -> Iterator[None]:
+    """Ray warns when the define-by-run function takes over a second, and tells the user to move
+    training into the trainable. Ours only names the sampler's choices: the time is the sampler's
+    own draw (GP's takes about a second on 2 cores), and the warning would repeat every trial."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Define-by-run function passed", category=UserWarning
+        )
+        yield
+
+
 class DefineByRun:
     """The define-by-run function OptunaSearch calls with each new trial.
 
@@ -95,7 +110,8 @@ class StudySearch(OptunaSearch):
         broke_limit = repeats = 0
         while True:
             try:
-                config = super().suggest(trial_id)
+                with _sampler_time_is_not_training():
+                    config = super().suggest(trial_id)
             except ConstraintViolation as e:
                 self._reject(trial_id, e.arch, str(e))
                 broke_limit += 1

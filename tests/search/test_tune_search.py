@@ -3,7 +3,10 @@ when it asks for candidates, without starting Ray (the searcher is a plain objec
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -74,3 +77,29 @@ def test_a_restarted_trial_keeps_the_curve_of_the_run_that_finishes(tmp_path: Pa
         searcher.on_trial_result("t", {"epoch": epoch, "accuracy": 0.1 * epoch + 0.05})
     curve = searcher._curves["t"]
     assert [p["epoch"] for p in curve] == [1.0, 2.0]
+
+
+class _SlowRandomSampler(optuna.samplers.RandomSampler):
+    """A sampler whose draw takes over a second, as GP's does on 2 cores."""
+
+    def sample_independent(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._slept:
+            time.sleep(1.1)
+            self._slept = True
+        return super().sample_independent(*args, **kwargs)
+
+    _slept = False
+
+
+def test_a_slow_draw_is_not_reported_as_training_in_the_search_space(tmp_path: Path) -> None:
+    """Ray warns when the define-by-run function takes over a second, as if it trained; the
+    time is the sampler's, so no such warning reaches the user."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path}/search.db"
+    searcher = study_search(url, SpaceConstraints(dims=(16,)), sampler=_SlowRandomSampler())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        assert searcher.suggest("t") is not None
+    assert time.perf_counter() - started > 1.0, "the draw was meant to be slow"
+    assert not [w for w in caught if "Define-by-run" in str(w.message)]
