@@ -154,23 +154,28 @@ def run_one(spec: JobSpec, work: Path, job_id: int) -> tuple[float, float, list,
     study = optuna.load_study(
         study_name=study_name(job_id), storage=open_storage(config.database_url)
     )
-    finished = sorted(
-        (t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE),
-        key=lambda t: t.datetime_complete,
-    )
-    history, full = [], []
-    overhead = []
+    # (start, end, trial) of every complete trial, in the order they ended.
+    finished = [
+        (t.datetime_start, t.datetime_complete, t)
+        for t in study.get_trials()
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and t.datetime_start is not None
+        and t.datetime_complete is not None
+    ]
+    finished.sort(key=lambda row: row[1])
+    history: list[tuple[float, float]] = []
+    full: list[dict[str, float]] = []
+    overhead: list[float] = []
     # From the first trial's start to the job's end: what Tune's time budget counts, without
     # starting Ray and loading the data.
-    first_start = min((t.datetime_start for t in finished if t.datetime_start), default=None)
+    first_start = min((start for start, _, _ in finished), default=None)
     search_s = wall if first_start is None else started + wall - first_start.timestamp()
-    for t in finished:
+    for start, end, t in finished:
         trained = sum(p.get("epoch_time_s", 0.0) for p in t.user_attrs.get(ATTR_CURVE, []))
-        overhead.append((t.datetime_complete - t.datetime_start).total_seconds() - trained)
+        overhead.append((end - start).total_seconds() - trained)
         if not t.user_attrs.get(ATTR_EARLY_STOPPED, False):
             full.append(dict(zip(OBJECTIVES, t.values, strict=True)))
-        elapsed = t.datetime_complete.timestamp() - started
-        history.append((elapsed, front_hypervolume(full, OBJECTIVES) if full else 0.0))
+        history.append((end.timestamp() - started, front_hypervolume(full, OBJECTIVES)))
     return wall, search_s, history, overhead
 
 
@@ -263,7 +268,7 @@ def main() -> None:
                 hvs = [r.final_hv for r in group]
                 reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
                 ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
-                overhead = statistics.median(o for r in group for o in r.overhead_s)
+                per_trial = statistics.median(o for r in group for o in r.overhead_s)
                 spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
                 print(
                     f"{dataset:<6} {sampler:<7} {scheduler:<7} "
@@ -271,7 +276,7 @@ def main() -> None:
                     f"{statistics.mean(r.wall_s for r in group):>8.1f} "
                     f"{statistics.median(reach):>13.1f} {statistics.median(ratio):>13.2f} "
                     f"{' '.join(f'{x:.2f}' for x in ratio):<16} "
-                    f"{overhead:>10.2f} {overhead / 30:>7.1%}"
+                    f"{per_trial:>10.2f} {per_trial / 30:>7.1%}"
                 )
 
 
