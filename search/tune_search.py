@@ -98,7 +98,7 @@ class StudySearch(OptunaSearch):
         self._curves: dict[str, list[dict[str, float]]] = {}
         self._last_results: dict[str, dict[str, Any]] = {}
         self._drawn: DrawnArchitectures | None = None
-        self._archs: dict[str, tuple[dict[str, Any], int]] = {}
+        self._archs: dict[str, dict[str, Any]] = {}  # by Tune trial id, to forget on failure
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """Draw until a candidate meets the constraints known before training and is not an
@@ -107,6 +107,7 @@ class StudySearch(OptunaSearch):
         and readers can tell it from a trial that broke. After MAX_REPEATED_DRAWS repeats in a
         row the repeat is trained after all: the space is nearly exhausted, or the sampler has
         settled there."""
+        drawn = self._drawn_architectures()
         broke_limit = repeats = 0
         while True:
             try:
@@ -124,7 +125,6 @@ class StudySearch(OptunaSearch):
             if config is None:
                 return None
             arch = config["arch"]
-            drawn = self._drawn_architectures()
             earlier = drawn.trial_of(arch)
             if earlier is not None and repeats < MAX_REPEATED_DRAWS:
                 repeats += 1
@@ -135,9 +135,8 @@ class StudySearch(OptunaSearch):
                     "seed: a second run would give the same result",
                 )
                 continue
-            number = self._ot_trials[trial_id].number
-            drawn.add(arch, number)
-            self._archs[trial_id] = (arch, number)
+            drawn.add(arch, self._ot_trials[trial_id].number)
+            self._archs[trial_id] = arch
             return config
 
     def _reject(self, trial_id: str, arch: dict[str, Any] | None, why: str) -> None:
@@ -149,16 +148,12 @@ class StudySearch(OptunaSearch):
         self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
 
     def _drawn_architectures(self) -> DrawnArchitectures:
-        """Read from the study on the first draw, so that a resumed job knows what its earlier
-        rounds trained; kept up to date here from then on."""
+        """Read from the study before the first draw, so that a resumed job knows what its
+        earlier rounds trained; kept up to date here from then on."""
         if self._drawn is None:
             assert self._ot_study is not None  # set up before any trial was asked
-            asked = {t.number for t in self._ot_trials.values()}
-            self._drawn = DrawnArchitectures.from_trials(
-                t
-                for t in self._ot_study.get_trials(deepcopy=False, states=HOLDS_A_RESULT)
-                if t.number not in asked
-            )
+            trials = self._ot_study.get_trials(deepcopy=False, states=HOLDS_A_RESULT)
+            self._drawn = DrawnArchitectures.from_trials(trials)
         return self._drawn
 
     def _record_epoch(self, ot_trial: optuna.Trial, trial_id: str, result: dict[str, Any]) -> None:
@@ -222,7 +217,7 @@ class StudySearch(OptunaSearch):
         if error:
             assert self._ot_study is not None  # set up before any trial was asked
             if self._drawn is not None and trial_id in self._archs:
-                self._drawn.forget(*self._archs[trial_id])
+                self._drawn.forget(self._archs[trial_id], ot_trial.number)
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
             self._completed_trials.add(trial_id)
             return

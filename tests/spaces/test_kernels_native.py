@@ -31,6 +31,7 @@ from spaces.kernels.fused import fused_multistep
 from spaces.kernels.op_context import NeuronConfig
 from spaces.neurons import LIF, SpikingNeuron
 from spaces.surrogates import SURROGATE_GRADS
+from tests.spaces.compiler import NO_COMPILER
 from tests.spaces.neuron_cases import CASES, make_neuron
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def native() -> None:
     """The compiled library. Only a machine with no C compiler skips; where there is one, a
     build that fails fails these tests, with the compiler's message."""
     if native_build.compiler() is None:
-        pytest.skip("needs a C compiler (cc or gcc on PATH): none is installed")
+        pytest.skip(NO_COMPILER)
     native_build.build(native_cpu.SOURCE)  # raises with the compiler's output
     assert native_cpu.library() is not None
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from spaces.kernels import native_build
+from tests.spaces.compiler import needs_c_compiler
 
-pytestmark = pytest.mark.skipif(
-    native_build.compiler() is None, reason="no C compiler (cc, gcc or SPIKENAS_CC) on PATH"
-)
+pytestmark = needs_c_compiler
 
 DAY = 24 * 3600
 
