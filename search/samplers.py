@@ -103,10 +103,11 @@ def make_sampler(
                 constraints_func=constraints_func,
             )
     if name == "tpe":
-        # multivariate: the per-block choices interact; group: a block's choices exist only at
-        # the depths that have the block, and without groups multivariate TPE models only the
-        # parameters every trial has, drawing the rest one by one; constant_liar: several
-        # trials run at once and must not all be drawn near the same point.
+        # multivariate: the per-block choices interact; group: a space whose draws name
+        # different parameters (spaces/space.py draws them all, but a resumed study may hold
+        # trials of an older draw) is modelled in groups instead of drawing the parameters
+        # outside the common ones one by one; constant_liar: several trials run at once and
+        # must not all be drawn near the same point.
         with _experimental_chosen_knowingly():
             return optuna.samplers.TPESampler(
                 seed=seed,
@@ -121,7 +122,9 @@ def make_sampler(
             seed=seed,
             n_startup_trials=startup,
             constraints_func=constraints_func,
-            # Block choices exist only at some depths; those are drawn at random, by design.
+            # Every trial names every choice (spaces/space.py); a choice with a single
+            # option (one allowed mixer, a fixed depth) is outside GP's model and needs
+            # no warning.
             warn_independent_sampling=False,
         )
     if name == "random":

@@ -3,8 +3,15 @@
 `SpaceConstraints` is what a user writes in a job spec. `SearchSpace` binds it to an input
 geometry (and the job's input encoding, fixed per job, never searched) and draws an `ArchSpec`
 through a `Suggester`, a small protocol that an Optuna trial
-adapter (search/) or a seeded random generator (tests, benchmarks) implements. The space is
-conditional: per-block choices exist only for blocks that the sampled depth creates.
+adapter (search/) or a seeded random generator (tests, benchmarks) implements.
+
+Every draw names the same choices: those of every stage and block the constraints allow, used
+or not. The architecture is conditional (a depth-2 stage has no third block), but the draw is
+not, because GP and NSGA-II model only the parameters every finished trial has (Optuna's
+intersection search space) and draw the others at random: with choices only for the blocks a
+depth creates, they would model the depth and the width and leave every block's mixer and MLP
+ratio to chance. Choices a trial leaves unused change nothing it builds; two draws that differ
+only there are the same architecture, which the searcher knows (search/duplicates.py).
 """
 
 from __future__ import annotations
@@ -251,29 +258,8 @@ class SearchSpace:
         time_steps = suggest.categorical("time_steps", self.time_steps)
         downsample = suggest.categorical("downsample", self.downsample)
         num_stages = suggest.integer("stages", 1, c.max_stages) if c.max_stages > 1 else 1
-        stages = []
-        for s in range(num_stages):
-            dim = suggest.categorical(f"s{s}.dim", c.dims)
-            depth = suggest.integer(f"s{s}.depth", c.min_depth, c.max_depth)
-            blocks = []
-            for b in range(depth):
-                kind = suggest.categorical(f"s{s}.b{b}.mixer", self.mixers)
-                heads, kernel = 1, 3
-                if kind in HEADED_MIXERS:
-                    # The choice list must not depend on dim (Optuna refuses a categorical
-                    # whose choices change between trials): draw from every allowed count,
-                    # then take the largest allowed one that divides dim and is no larger.
-                    drawn = suggest.categorical(f"s{s}.b{b}.heads", c.heads)
-                    heads = max((h for h in c.heads if h <= drawn and dim % h == 0), default=1)
-                if kind in KERNEL_MIXERS:
-                    kernel = suggest.categorical(f"s{s}.b{b}.kernel", c.kernels)
-                mlp_ratio = suggest.categorical(f"s{s}.b{b}.mlp_ratio", c.mlp_ratios)
-                blocks.append(
-                    BlockSpec(
-                        mixer=MixerSpec(kind=kind, heads=heads, kernel=kernel), mlp_ratio=mlp_ratio
-                    )
-                )
-            stages.append(StageSpec(dim=dim, blocks=tuple(blocks)))
+        drawn = [self._draw_stage(suggest, s) for s in range(c.max_stages)]
+        stages = drawn[:num_stages]
         neuron = NeuronSpec(kind=neuron_kind, surrogate=surrogate, alpha=DEFAULT_ALPHA[surrogate])
         spec = ArchSpec(
             input_shape=self.input_shape,
@@ -292,3 +278,32 @@ class SearchSpace:
                     arch=spec.model_dump(mode="json"),
                 )
         return spec
+
+    def _draw_stage(self, suggest: Suggester, s: int) -> StageSpec:
+        """Stage s with the drawn depth, after drawing the choices of all max_depth blocks."""
+        c = self.constraints
+        dim = suggest.categorical(f"s{s}.dim", c.dims)
+        depth = suggest.integer(f"s{s}.depth", c.min_depth, c.max_depth)
+        blocks = [self._draw_block(suggest, f"s{s}.b{b}", dim) for b in range(c.max_depth)]
+        return StageSpec(dim=dim, blocks=tuple(blocks[:depth]))
+
+    def _draw_block(self, suggest: Suggester, prefix: str, dim: int) -> BlockSpec:
+        """One block; heads and kernel are drawn whenever some allowed mixer has them."""
+        c = self.constraints
+        kind = suggest.categorical(f"{prefix}.mixer", self.mixers)
+        heads, kernel = 1, 3
+        if HEADED_MIXERS & set(self.mixers):
+            # The choice list must not depend on dim (Optuna refuses a categorical whose
+            # choices change between trials): draw from every allowed count, then take the
+            # largest allowed one that divides dim and is no larger.
+            drawn = suggest.categorical(f"{prefix}.heads", c.heads)
+            if kind in HEADED_MIXERS:
+                heads = max((h for h in c.heads if h <= drawn and dim % h == 0), default=1)
+        if KERNEL_MIXERS & set(self.mixers):
+            drawn_kernel = suggest.categorical(f"{prefix}.kernel", c.kernels)
+            if kind in KERNEL_MIXERS:
+                kernel = drawn_kernel
+        mlp_ratio = suggest.categorical(f"{prefix}.mlp_ratio", c.mlp_ratios)
+        return BlockSpec(
+            mixer=MixerSpec(kind=kind, heads=heads, kernel=kernel), mlp_ratio=mlp_ratio
+        )

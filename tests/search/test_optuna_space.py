@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from search.optuna_space import OptunaSuggester
+from search.samplers import make_sampler
 from spaces.space import RandomSuggester, SearchSpace, SpaceConstraints
 
 CONSTRAINTS = SpaceConstraints(
@@ -69,3 +70,36 @@ def test_heads_choices_do_not_depend_on_dim(storage: str, tmp_path: Path) -> Non
         dims.add(dim)
         study.tell(trial, 0.5)
     assert dims == {24, 32}
+
+
+def test_every_draw_names_every_choice() -> None:
+    """Depth 1 and depth 3 draws name the same parameters, so that samplers which model only the
+    parameters every trial has see the per-block choices."""
+    names = set()
+    depths = set()
+    for seed in range(30):
+        suggester = RandomSuggester(seed)
+        spec = SPACE.sample(suggester)
+        depths.add(len(spec.stages[0].blocks))
+        names.add(frozenset(suggester.params))
+    assert depths == {1, 2, 3}
+    assert len(names) == 1
+    assert "s1.b2.heads" in next(iter(names))
+
+
+@pytest.mark.parametrize("sampler_name", ["nsga2", "gp"])
+def test_model_based_samplers_model_the_block_choices(sampler_name: str) -> None:
+    """GP and NSGA-II sample relatively only Optuna's intersection search space; every block's
+    mixer and MLP ratio must be in it, not drawn at random beside the model."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = SearchSpace(SpaceConstraints(), (8, 8), num_classes=10)
+    sampler = make_sampler(sampler_name, seed=0, n_trials=12)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    for i in range(6):
+        trial = study.ask()
+        spec = space.sample(OptunaSuggester(trial))
+        study.tell(trial, [i / 6, float(spec.depth)])
+    modelled = set(sampler.infer_relative_search_space(study, study.ask()))
+    for b in range(SpaceConstraints().max_depth):
+        assert {f"s0.b{b}.mixer", f"s0.b{b}.mlp_ratio", f"s0.b{b}.kernel"} <= modelled
+    assert {"s0.depth", "s0.dim", "time_steps", "downsample"} <= modelled
