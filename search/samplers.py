@@ -32,6 +32,11 @@ ConstraintsFunc = Callable[[optuna.trial.FrozenTrial], Sequence[float]]
 GENERATIONS = 4
 MIN_POPULATION = 4
 MAX_POPULATION = 20
+# Samplers that recombine fixed-length genomes: they get every choice of the space in every
+# trial (spaces/space.py, every_choice). Not GP or TPE: GP's acquisition would chase variations
+# of the choices a trial leaves unused (on digits it drew the architecture of one trial 24 times
+# in 52 draws, each refused as a repeat), and TPE models the conditional space in groups.
+EVERY_CHOICE_SAMPLERS: frozenset[str] = frozenset({"nsga2", "nsga3"})
 # Model-based samplers: a quarter of the job drawn at random first, within these bounds.
 MIN_STARTUP_TRIALS = 3
 MAX_STARTUP_TRIALS = 8
@@ -103,11 +108,10 @@ def make_sampler(
                 constraints_func=constraints_func,
             )
     if name == "tpe":
-        # multivariate: the per-block choices interact; group: a space whose draws name
-        # different parameters (spaces/space.py draws them all, but a resumed study may hold
-        # trials of an older draw) is modelled in groups instead of drawing the parameters
-        # outside the common ones one by one; constant_liar: several trials run at once and
-        # must not all be drawn near the same point.
+        # multivariate: the per-block choices interact; group: a block's choices exist only at
+        # the depths that have the block, and without groups multivariate TPE models only the
+        # parameters every trial has, drawing the rest one by one; constant_liar: several
+        # trials run at once and must not all be drawn near the same point.
         with _experimental_chosen_knowingly():
             return optuna.samplers.TPESampler(
                 seed=seed,
@@ -122,9 +126,7 @@ def make_sampler(
             seed=seed,
             n_startup_trials=startup,
             constraints_func=constraints_func,
-            # Every trial names every choice (spaces/space.py); a choice with a single
-            # option (one allowed mixer, a fixed depth) is outside GP's model and needs
-            # no warning.
+            # Block choices exist only at some depths; those are drawn at random, by design.
             warn_independent_sampling=False,
         )
     if name == "random":
