@@ -18,7 +18,7 @@ from ray import tune
 from search.constraints import EnergyConstraint
 from search.job_spec import JobSpec
 from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
-from search.samplers import EVERY_CHOICE_SAMPLERS, make_sampler
+from search.samplers import make_sampler
 from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
 from search.time_budget import TimeKeeper, time_left
@@ -105,9 +105,7 @@ def _run_round(
     seconds_left: float | None,
 ) -> None:
     searcher = StudySearch(
-        space=DefineByRun(
-            space, spec.budget.epochs, every_choice=spec.sampler in EVERY_CHOICE_SAMPLERS
-        ),
+        space=DefineByRun(space, spec.budget.epochs),
         metric=list(spec.objectives),
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         sampler=make_sampler(

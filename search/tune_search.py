@@ -77,14 +77,12 @@ class DefineByRun:
     A class rather than a closure: Tune pickles the searcher into its experiment checkpoint.
     """
 
-    def __init__(self, space: SearchSpace, budget_epochs: int, every_choice: bool = False) -> None:
+    def __init__(self, space: SearchSpace, budget_epochs: int) -> None:
         self.space = space
         self.budget_epochs = budget_epochs
-        self.every_choice = every_choice
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        spec = self.space.sample(OptunaSuggester(trial), every_choice=self.every_choice)
-        arch = spec.model_dump(mode="json")
+        arch = self.space.sample(OptunaSuggester(trial)).model_dump(mode="json")
         trial.set_user_attr(ATTR_ARCH, arch)
         trial.set_user_attr(ATTR_BUDGET_EPOCHS, self.budget_epochs)
         # Constants merged into this trial's Ray config beside the sampled params.

@@ -3,15 +3,8 @@
 `SpaceConstraints` is what a user writes in a job spec. `SearchSpace` binds it to an input
 geometry (and the job's input encoding, fixed per job, never searched) and draws an `ArchSpec`
 through a `Suggester`, a small protocol that an Optuna trial
-adapter (search/) or a seeded random generator (tests, benchmarks) implements.
-
-The architecture is conditional (a depth-2 stage has no third block) and by default so is the
-draw: a choice is named only where the architecture uses it. `every_choice=True` names the
-choices of every stage and block the constraints allow, used or not, for samplers that
-recombine fixed-length genomes (NSGA-II/III: Optuna's intersection search space holds only the
-parameters every finished trial has, and would leave every block's mixer and MLP ratio outside
-the evolution). Choices a trial leaves unused change nothing it builds; two draws that differ
-only there are the same architecture, which the searcher knows (search/duplicates.py).
+adapter (search/) or a seeded random generator (tests, benchmarks) implements. The space is
+conditional: per-block choices exist only for blocks that the sampled depth creates.
 """
 
 from __future__ import annotations
@@ -250,19 +243,37 @@ class SearchSpace:
             )
         return allowed
 
-    def sample(self, suggest: Suggester, every_choice: bool = False) -> ArchSpec:
-        """Draw one architecture. Raises SpecError if the draw breaks a constraint.
-
-        every_choice: also draw the choices this architecture leaves unused (see above)."""
+    def sample(self, suggest: Suggester) -> ArchSpec:
+        """Draw one architecture. Raises SpecError if the draw breaks a constraint."""
         c = self.constraints
         neuron_kind = suggest.categorical("neuron", c.neurons)
         surrogate = suggest.categorical("surrogate", c.surrogates)
         time_steps = suggest.categorical("time_steps", self.time_steps)
         downsample = suggest.categorical("downsample", self.downsample)
         num_stages = suggest.integer("stages", 1, c.max_stages) if c.max_stages > 1 else 1
-        drawn_stages = c.max_stages if every_choice else num_stages
-        drawn = [self._draw_stage(suggest, s, every_choice) for s in range(drawn_stages)]
-        stages = drawn[:num_stages]
+        stages = []
+        for s in range(num_stages):
+            dim = suggest.categorical(f"s{s}.dim", c.dims)
+            depth = suggest.integer(f"s{s}.depth", c.min_depth, c.max_depth)
+            blocks = []
+            for b in range(depth):
+                kind = suggest.categorical(f"s{s}.b{b}.mixer", self.mixers)
+                heads, kernel = 1, 3
+                if kind in HEADED_MIXERS:
+                    # The choice list must not depend on dim (Optuna refuses a categorical
+                    # whose choices change between trials): draw from every allowed count,
+                    # then take the largest allowed one that divides dim and is no larger.
+                    drawn = suggest.categorical(f"s{s}.b{b}.heads", c.heads)
+                    heads = max((h for h in c.heads if h <= drawn and dim % h == 0), default=1)
+                if kind in KERNEL_MIXERS:
+                    kernel = suggest.categorical(f"s{s}.b{b}.kernel", c.kernels)
+                mlp_ratio = suggest.categorical(f"s{s}.b{b}.mlp_ratio", c.mlp_ratios)
+                blocks.append(
+                    BlockSpec(
+                        mixer=MixerSpec(kind=kind, heads=heads, kernel=kernel), mlp_ratio=mlp_ratio
+                    )
+                )
+            stages.append(StageSpec(dim=dim, blocks=tuple(blocks)))
         neuron = NeuronSpec(kind=neuron_kind, surrogate=surrogate, alpha=DEFAULT_ALPHA[surrogate])
         spec = ArchSpec(
             input_shape=self.input_shape,
@@ -281,36 +292,3 @@ class SearchSpace:
                     arch=spec.model_dump(mode="json"),
                 )
         return spec
-
-    def _draw_stage(self, suggest: Suggester, s: int, every_choice: bool) -> StageSpec:
-        """Stage s with the drawn depth (after all max_depth blocks' choices if every_choice)."""
-        c = self.constraints
-        dim = suggest.categorical(f"s{s}.dim", c.dims)
-        depth = suggest.integer(f"s{s}.depth", c.min_depth, c.max_depth)
-        drawn = c.max_depth if every_choice else depth
-        blocks = [self._draw_block(suggest, f"s{s}.b{b}", dim, every_choice) for b in range(drawn)]
-        return StageSpec(dim=dim, blocks=tuple(blocks[:depth]))
-
-    def _draw_block(
-        self, suggest: Suggester, prefix: str, dim: int, every_choice: bool
-    ) -> BlockSpec:
-        """One block; heads and kernel are drawn for a mixer that has them, or, if every_choice,
-        whenever some allowed mixer has them."""
-        c = self.constraints
-        kind = suggest.categorical(f"{prefix}.mixer", self.mixers)
-        heads, kernel = 1, 3
-        if kind in HEADED_MIXERS or (every_choice and HEADED_MIXERS & set(self.mixers)):
-            # The choice list must not depend on dim (Optuna refuses a categorical whose
-            # choices change between trials): draw from every allowed count, then take the
-            # largest allowed one that divides dim and is no larger.
-            drawn = suggest.categorical(f"{prefix}.heads", c.heads)
-            if kind in HEADED_MIXERS:
-                heads = max((h for h in c.heads if h <= drawn and dim % h == 0), default=1)
-        if kind in KERNEL_MIXERS or (every_choice and KERNEL_MIXERS & set(self.mixers)):
-            drawn_kernel = suggest.categorical(f"{prefix}.kernel", c.kernels)
-            if kind in KERNEL_MIXERS:
-                kernel = drawn_kernel
-        mlp_ratio = suggest.categorical(f"{prefix}.mlp_ratio", c.mlp_ratios)
-        return BlockSpec(
-            mixer=MixerSpec(kind=kind, heads=heads, kernel=kernel), mlp_ratio=mlp_ratio
-        )

@@ -8,7 +8,6 @@ import optuna
 import pytest
 
 from search.optuna_space import OptunaSuggester
-from search.samplers import EVERY_CHOICE_SAMPLERS, make_sampler
 from spaces.space import RandomSuggester, SearchSpace, SpaceConstraints
 
 CONSTRAINTS = SpaceConstraints(
@@ -70,52 +69,3 @@ def test_heads_choices_do_not_depend_on_dim(storage: str, tmp_path: Path) -> Non
         dims.add(dim)
         study.tell(trial, 0.5)
     assert dims == {24, 32}
-
-
-def test_every_choice_draws_name_the_same_parameters() -> None:
-    """With every_choice, depth 1 and depth 3 draws name the same parameters, and an Optuna trial
-    holding those parameters builds the same architecture."""
-    names = set()
-    depths = set()
-    for seed in range(30):
-        suggester = RandomSuggester(seed)
-        spec = SPACE.sample(suggester, every_choice=True)
-        depths.add(len(spec.stages[0].blocks))
-        names.add(frozenset(suggester.params))
-        trial = optuna.trial.FixedTrial(suggester.params)
-        assert SPACE.sample(OptunaSuggester(trial), every_choice=True) == spec
-    assert depths == {1, 2, 3}
-    assert len(names) == 1
-    assert "s1.b2.heads" in next(iter(names))
-
-
-@pytest.mark.parametrize("sampler_name", ["nsga2", "nsga3"])
-def test_evolutionary_samplers_evolve_the_block_choices(sampler_name: str) -> None:
-    """NSGA-II/III recombine only Optuna's intersection search space; with every choice drawn,
-    every block's mixer and MLP ratio is in it, not drawn at random beside the evolution."""
-    assert sampler_name in EVERY_CHOICE_SAMPLERS
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SearchSpace(SpaceConstraints(), (8, 8), num_classes=10)
-    sampler = make_sampler(sampler_name, seed=0, n_trials=12)
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    for i in range(6):
-        trial = study.ask()
-        spec = space.sample(OptunaSuggester(trial), every_choice=True)
-        study.tell(trial, [i / 6, float(spec.depth)])
-    modelled = set(sampler.infer_relative_search_space(study, study.ask()))
-    for b in range(SpaceConstraints().max_depth):
-        assert {f"s0.b{b}.mixer", f"s0.b{b}.mlp_ratio", f"s0.b{b}.kernel"} <= modelled
-    assert {"s0.depth", "s0.dim", "time_steps", "downsample"} <= modelled
-
-
-def test_other_samplers_draw_only_the_choices_used() -> None:
-    """GP's acquisition would chase variations of unused choices (each one a repeat of a trained
-    architecture, refused), and TPE models the conditional space in groups: their draws name
-    only what the architecture uses."""
-    assert not {"gp", "tpe", "random"} & EVERY_CHOICE_SAMPLERS
-    for seed in range(20):
-        suggester = RandomSuggester(seed)
-        spec = SPACE.sample(suggester)
-        used = {f"s{s}.b{b}" for s, st in enumerate(spec.stages) for b in range(len(st.blocks))}
-        blocks = {name.rsplit(".", 1)[0] for name in suggester.params if ".b" in name}
-        assert blocks == used
