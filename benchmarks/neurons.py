@@ -40,7 +40,9 @@ def _median_ms(fn: Callable[[], object], reps: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def _fwd_bwd(layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor):
+def _fwd_bwd(
+    layer: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor
+) -> Callable[[], None]:
     def run() -> None:
         x.grad = None
         layer(x).backward(g)

@@ -94,11 +94,15 @@ def _arch(rng: random.Random, dim: int, depth: int, mixer: str, time_steps: int)
 
 
 def _trial(rng: random.Random) -> optuna.trial.FrozenTrial:
-    params = {
-        "dim": rng.choice([16, 32, 48, 64]),
-        "depth": rng.randint(1, 3),
-        "mixer": rng.choice(["stm", "conv", "pool", "identity"]),
-        "time_steps": rng.choice([2, 4]),
+    dim = rng.choice([16, 32, 48, 64])
+    depth = rng.randint(1, 3)
+    mixer = rng.choice(["stm", "conv", "pool", "identity"])
+    time_steps = rng.choice([2, 4])
+    params: dict[str, Any] = {
+        "dim": dim,
+        "depth": depth,
+        "mixer": mixer,
+        "time_steps": time_steps,
     }
     if rng.random() < 0.03:
         return optuna.trial.create_trial(
@@ -107,7 +111,7 @@ def _trial(rng: random.Random) -> optuna.trial.FrozenTrial:
     early = rng.random() < 0.2
     epochs = rng.randint(1, EPOCHS - 1) if early else EPOCHS
     accuracy = min(0.99, rng.betavariate(8, 2))
-    size = float(params["dim"] ** 2 * params["depth"] * 6 + rng.randint(0, 5000))
+    size = float(dim**2 * depth * 6 + rng.randint(0, 5000))
     spike_rate = rng.uniform(0.02, 0.4)
     curve = [
         {
@@ -124,7 +128,7 @@ def _trial(rng: random.Random) -> optuna.trial.FrozenTrial:
         distributions=DIST,
         values=[accuracy, size, spike_rate],
         user_attrs={
-            ATTR_ARCH: _arch(rng, **params),
+            ATTR_ARCH: _arch(rng, dim, depth, mixer, time_steps),
             ATTR_BUDGET_EPOCHS: EPOCHS,
             ATTR_EPOCHS_TRAINED: epochs,
             ATTR_EARLY_STOPPED: early,

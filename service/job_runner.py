@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType
 
 import optuna
@@ -42,9 +43,17 @@ log = logging.getLogger("service.job_runner")
 _MESSAGE_CHARS = 600
 
 
+# Set by our SIGTERM handler. The KeyboardInterrupt it raises can land inside Ray Tune, Optuna or
+# SQLAlchemy, which may answer it with an error of their own: after a SIGTERM, whatever the
+# search raises is the stop's doing, not a failure of the job.
+_terminated = False
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    global _terminated
     # Once: a second SIGTERM must not interrupt the clean-up the first one started.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _terminated = True
     raise KeyboardInterrupt
 
 
@@ -64,22 +73,36 @@ def one_paragraph(error: BaseException) -> str:
     return text + " (details in the job's driver.log)"
 
 
-def is_transient(error: BaseException) -> bool:
-    """Whether an error, or one it was raised from, is the database going away (a restart, a
-    dropped connection): worth resuming the job for, unlike a bug or a bad spec. Ray and
-    Optuna wrap the driver's errors, so the whole chain is searched."""
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and those it was raised from or while handling: Ray and Optuna wrap the
+    driver's errors."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an error, or one it was raised from, is the database going away (a restart, a
+    dropped connection): worth resuming the job for, unlike a bug or a bad spec."""
+    for current in _chain(error):
         if isinstance(current, (OperationalError, DisconnectionError, StoreError)):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, optuna.exceptions.StorageInternalError):
             return True
-        current = current.__cause__ or current.__context__
     return False
+
+
+def is_interruption(error: BaseException) -> bool:
+    """Whether an error is a SIGTERM's doing: one after our handler ran, or one raised from
+    the KeyboardInterrupt it raises or the SystemExit of the handler ray.init installs."""
+    return _terminated or any(
+        isinstance(current, (KeyboardInterrupt, SystemExit)) for current in _chain(error)
+    )
 
 
 def _finish(settings: Settings, job_id: int, status: str, error: str | None = None) -> None:
@@ -145,6 +168,9 @@ def run(settings: Settings, job_id: int, verbose: int = 1) -> int:
         return _interrupted(settings, job_id)
     except Exception as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if is_interruption(e):
+            log.warning("job %d: the search ended with an error after a stop signal: %r", job_id, e)
+            return _interrupted(settings, job_id)
         if is_transient(e):
             log.exception("job %d: lost the database; stopping, to be resumed", job_id)
             return EXIT_RESUME

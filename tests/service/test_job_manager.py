@@ -297,7 +297,7 @@ def test_stop_ends_the_drivers_it_started(settings: Settings, add_job: Callable[
     manager.stop()
     job = _job(settings, job_id)
     # Stopped, not failed: the next server resumes it from its study.
-    assert job.status == "queued" and job.error is None and job.resumes == 0
+    assert (job.status, job.error, job.resumes) == ("queued", None, 0)
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         subprocess.os.kill(pid, 0)

@@ -9,11 +9,13 @@ import sys
 from collections.abc import Callable
 
 import optuna
+import pytest
 from sqlalchemy.exc import OperationalError
 
+from service import job_runner
 from service.db import session_scope
 from service.errors import StoreError
-from service.job_runner import is_transient, one_paragraph
+from service.job_runner import is_interruption, is_transient, one_paragraph
 from service.job_store import claim_queued, get_job, request_cancel
 from service.settings import Settings, env_name
 from spaces.errors import DataError
@@ -101,3 +103,36 @@ def test_a_lost_database_anywhere_in_the_chain_is_transient() -> None:
     assert not is_transient(ValueError("a bug"))
     assert not is_transient(_raised_from(ValueError("a bug"), RuntimeError("Tune failed")))
     assert not is_transient(DataError("no such file"))
+
+
+def test_an_error_raised_from_a_stop_signal_is_an_interruption(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray Tune answers a KeyboardInterrupt that lands inside it with an error of its own; the
+    runner must read that as the stop it is (the job resumes), not as the job failing."""
+
+    def raised_from(interrupt: BaseException) -> RuntimeError:
+        try:
+            try:
+                raise interrupt
+            except BaseException as e:
+                raise RuntimeError("The Ray Tune run failed") from e
+        except RuntimeError as outer:
+            return outer
+
+    def raised_while_handling(interrupt: BaseException) -> RuntimeError:
+        try:
+            try:
+                raise interrupt
+            except BaseException:
+                # Implicitly chained (its context), as errors raised in a handler are.
+                raise RuntimeError("a searcher callback broke off")  # noqa: B904
+        except RuntimeError as outer:
+            return outer
+
+    assert is_interruption(raised_from(KeyboardInterrupt()))
+    assert is_interruption(raised_while_handling(KeyboardInterrupt()))
+    assert is_interruption(raised_from(SystemExit(1)))
+    assert not is_interruption(RuntimeError("a bug"))
+    monkeypatch.setattr(job_runner, "_terminated", True)
+    assert is_interruption(RuntimeError("raised after the SIGTERM handler ran"))
