@@ -6,7 +6,8 @@ The loss is the budget's choice (workers/losses.py): cross-entropy of the time-a
 with the same seed and trained by the same optimizer, but they never touch evaluation, metrics,
 spike rates or the returned model, which is the deployable network alone.
 
-After every epoch: validation accuracy, spike rate, energy, SOPs and epoch time go to
+After every epoch: validation accuracy (with batch-norm statistics recomputed while the run is
+young, workers/norm_stats.py), spike rate, energy, SOPs and epoch time go to
 `on_epoch`, which may ask to stop. After the last epoch of the budget the test accuracy is
 measured too (never before, and never shown to a sampler).
 
@@ -38,6 +39,7 @@ from workers.checkpoint import LiveRun, TrainState, capture, restore, run_finger
 from workers.data import Splits
 from workers.fidelity import check_fidelity, epoch_time_steps, train_subset
 from workers.losses import mean_output_ce, sml_loss, tet_loss
+from workers.norm_stats import RECALIBRATION_SAMPLES, needs_recalibration, recalibrate
 from workers.precision import Precision, resolve_precision, use_channels_last
 
 EVAL_BATCH = 512
@@ -171,6 +173,10 @@ def train_and_evaluate(
         model.time_steps = epoch_time_steps(spec, budget, epoch)
         train_loss = _train_epoch(run, data, budget, precision)
         model.time_steps = spec.time_steps  # measured at the target T (workers/fidelity.py)
+        if needs_recalibration(model, run.scheduler.last_epoch):
+            # Eval-mode statistics of the current weights, not of a young running average
+            # (workers/norm_stats.py).
+            recalibrate(model, data.x_train[:RECALIBRATION_SAMPLES])
         accuracy, spike_rate = evaluate(model, data.x_val, data.y_val)
         costs = measure_costs(model, data.x_val[:COST_SAMPLES])
         final = epoch == budget.epochs
