@@ -1,20 +1,14 @@
-"""The hypervolume after each finished trial, by completion time, and the numpy front arithmetic
-that makes it affordable for jobs of thousands of trials.
+"""The hypervolume after each finished trial, by completion time, affordable for jobs of
+thousands of trials.
 
-search/pareto.py defines the normalisation, the reference point and the front; its exact
-hypervolume and non-dominated filter are pure Python and quadratic or worse, which is right for
-the few dozen trials of a demo and minutes of CPU for a 5,000-trial job. The functions here give
-the same answers (the tests check them against pareto.py) in a time a web request can afford:
+search/pareto.py defines the normalisation, the reference point and the front; the numpy
+arithmetic that makes them fast is search/front_arithmetic.py. Here:
 
-- `non_dominated_mask`: points in lexicographic order can only be dominated by earlier points,
-  so each point is compared with the front kept so far, not with every other point.
-- `hypervolume`: the dimension sweep of pareto.hypervolume, with the 2-D case as a numpy
-  staircase sum and the 3-D case as all of its slabs in one array expression.
-- `HypervolumeTracker`: the front is kept incrementally; a trial dominated by the current
-  front leaves the hypervolume unchanged, so it is recomputed only when the front changes, and
-  a live job's tracker takes its newly finished trials without replaying the old ones. Exact
-  with up to 3 objectives; with 4 or 5, exact for small fronts and estimated past EXACT_FRONT
-  points (see there).
+- `ParetoArchive` and `HypervolumeTracker`: the front is kept incrementally; a trial dominated
+  by the current front leaves the hypervolume unchanged, so it is recomputed only when the front
+  changes, and a live job's tracker takes its newly finished trials without replaying the old
+  ones. Exact with up to 3 objectives; with 4 or 5, exact for small fronts and estimated past
+  EXACT_FRONT points (see there).
 """
 
 from __future__ import annotations
@@ -27,99 +21,8 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from search.front_arithmetic import hypervolume
 from search.pareto import REFERENCE_POINT, costs
-
-
-def non_dominated_mask(points: ArrayLike) -> NDArray[np.bool_]:
-    """True for the points (minimisation costs, shape (n, d)) that no other point dominates.
-
-    The same set as pareto.non_dominated: equal points do not dominate each other, so
-    duplicates on the front all stay.
-    """
-    pts = np.asarray(points, dtype=float)
-    n = len(pts)
-    keep = np.zeros(n, dtype=bool)
-    if n == 0:
-        return keep
-    pts = pts.reshape(n, -1)
-    # np.lexsort sorts by its last key first: reversed columns give column 0 as the primary key.
-    order = np.lexsort(pts.T[::-1])
-    front = np.empty_like(pts)
-    size = 0
-    for i in order:
-        p = pts[i]
-        kept = front[:size]
-        if size and np.any(np.all(kept <= p, axis=1) & np.any(kept < p, axis=1)):
-            continue
-        front[size] = p
-        size += 1
-        keep[i] = True
-    return keep
-
-
-def _hypervolume_2d(points: NDArray[np.float64], reference: NDArray[np.float64]) -> float:
-    # Sorted by the first cost, the best second cost so far traces the front's staircase.
-    order = np.lexsort((points[:, 1], points[:, 0]))
-    xs = points[order, 0]
-    best_y = np.minimum.accumulate(points[order, 1])
-    widths = np.diff(np.append(xs, reference[0]))
-    return float(np.sum(widths * (reference[1] - best_y)))
-
-
-_ROWS_PER_CHUNK = 512  # bounds the (rows, n) work arrays of the 3-D sweep to a few MB
-
-
-def _hypervolume_3d(points: NDArray[np.float64], reference: NDArray[np.float64]) -> float:
-    """Slabs along the third cost, each the 2-D area of the points below it, all slabs at once:
-    a point outside a slab's prefix gets the reference as its second cost, so it only splits
-    the staircase's steps without raising it. O(n^2) numpy work instead of O(n^2) Python."""
-    pts = points[np.argsort(points[:, 2], kind="stable")]  # row index = rank along the 3rd cost
-    heights = np.diff(np.append(pts[:, 2], reference[2]))
-    by_x = np.lexsort((pts[:, 1], pts[:, 0]))
-    widths = np.diff(np.append(pts[by_x, 0], reference[0]))
-    ys = pts[by_x, 1]
-    volume = 0.0
-    for start in range(0, len(pts), _ROWS_PER_CHUNK):
-        prefix = np.arange(start, min(len(pts), start + _ROWS_PER_CHUNK))
-        inside = by_x[None, :] <= prefix[:, None]
-        best_y = np.minimum.accumulate(np.where(inside, ys[None, :], reference[1]), axis=1)
-        areas = ((reference[1] - best_y) * widths).sum(axis=1)
-        volume += float(areas @ heights[prefix])
-    return volume
-
-
-def _sweep(points: NDArray[np.float64], reference: NDArray[np.float64]) -> float:
-    if len(reference) == 1:
-        return float(reference[0] - points[:, 0].min())
-    if len(reference) == 2:
-        return _hypervolume_2d(points, reference)
-    if len(reference) == 3:
-        return _hypervolume_3d(points, reference)
-    # 4 or 5 objectives: pareto.hypervolume's slicing down to the 3-D case, each slab's points
-    # filtered to its front. Exact, and O(n^(d-1)): HypervolumeTracker estimates big fronts.
-    pts = points[np.argsort(points[:, -1], kind="stable")]
-    uppers = np.append(pts[1:, -1], reference[-1])
-    volume = 0.0
-    for i in range(len(pts)):
-        if uppers[i] > pts[i, -1]:
-            section = pts[: i + 1, :-1]
-            section = section[non_dominated_mask(section)]
-            volume += float(uppers[i] - pts[i, -1]) * _sweep(section, reference[:-1])
-    return volume
-
-
-def hypervolume(points: ArrayLike, reference: Sequence[float]) -> float:
-    """The hypervolume dominated by `points` (minimisation) up to `reference`: the same measure
-    as pareto.hypervolume, for fronts of thousands of points in 2 or 3 objectives (and of a few
-    dozen in 4 or 5)."""
-    ref = np.asarray(reference, dtype=float)
-    pts = np.asarray(points, dtype=float).reshape(-1, len(ref))
-    pts = pts[np.all(pts < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    if len(ref) > 2:
-        pts = pts[non_dominated_mask(pts)]  # dominated points add nothing but work
-    return _sweep(pts, ref)
 
 
 @dataclass(frozen=True, slots=True)
