@@ -16,6 +16,9 @@ Objective = Literal["accuracy", "params", "spike_rate", "energy", "sops"]
 
 Direction = Literal["minimize", "maximize"]
 
+# How multi-objective ASHA orders the trials of one front at a rung (search/schedulers.py).
+PromoteBy = Literal["hypervolume", "crowding"]
+
 # Direction of each objective; accuracy is the only one to maximise.
 DIRECTIONS: dict[str, Direction] = {
     "accuracy": "maximize",
@@ -34,6 +37,18 @@ class EarlyStopping(BaseModel):
     kind: Literal["none", "asha", "mo_asha"] = "none"
     grace_epochs: int = Field(1, ge=1, le=1000)  # no trial is stopped before this many epochs
     reduction_factor: int = Field(3, ge=2, le=8)  # eta: 1/eta of a rung's trials go on
+    # mo_asha only: within the front where a rung's cut falls, promote by each trial's share of
+    # that front's hypervolume (None: the default) or by crowding distance (search/schedulers.py).
+    promote_by: PromoteBy | None = None
+
+    @model_validator(mode="after")
+    def _promote_by_needs_mo_asha(self) -> EarlyStopping:
+        if self.promote_by is not None and self.kind != "mo_asha":
+            raise ValueError(
+                f"promote_by applies to kind 'mo_asha' only, not {self.kind!r} ('asha' ranks "
+                "by accuracy alone)"
+            )
+        return self
 
 
 class JobSpec(BaseModel):

@@ -122,15 +122,3 @@ def crowding_distances(points: Sequence[Sequence[float]]) -> list[float]:
             gap = points[order[k + 1]][m] - points[order[k - 1]][m]
             distance[order[k]] += gap / (high - low)
     return distance
-
-
-def promotion_order(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices from best to worst: by front rank, then by crowding distance within a front
-    (the less crowded first, which keeps the front spread out)."""
-    ranks = front_ranks(points)
-    crowding = [0.0] * len(points)
-    for rank in set(ranks):
-        members = [i for i, r in enumerate(ranks) if r == rank]
-        for i, d in zip(members, crowding_distances([points[i] for i in members]), strict=True):
-            crowding[i] = d
-    return sorted(range(len(points)), key=lambda i: (ranks[i], -crowding[i], i))

@@ -1,16 +1,18 @@
-"""Early stopping: non-dominated sorting and crowding by hand, the multi-objective ASHA rule on
-a scripted sequence of results, and the scheduler each job spec asks for."""
+"""Early stopping: non-dominated sorting, crowding and a rung's winners by hand, the
+multi-objective ASHA rule on a scripted sequence of results, and the scheduler each job spec
+asks for."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from pydantic import ValidationError
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
 from search.job_spec import EarlyStopping
-from search.pareto import crowding_distances, front_ranks, promotion_order
-from search.schedulers import MultiObjectiveASHA, make_scheduler, rung_milestones
+from search.pareto import costs, crowding_distances, front_ranks
+from search.schedulers import MultiObjectiveASHA, make_scheduler, rung_milestones, rung_winners
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -29,11 +31,45 @@ def test_crowding_distance_by_hand() -> None:
     assert d[2] == pytest.approx((1.0 - 0.2) + (0.6 - 0.0))
 
 
-def test_promotion_order_prefers_front_then_spread() -> None:
+@pytest.mark.parametrize("by", ["hypervolume", "crowding"])
+def test_rung_winners_take_whole_fronts_first(by: str) -> None:
     points = [(0.2, 0.6), (0.9, 0.9), (0.0, 1.0), (0.5, 0.4), (1.0, 0.0)]
-    order = promotion_order(points)
-    assert set(order[:4]) == {0, 2, 3, 4} and order[4] == 1
-    assert set(order[:2]) == {2, 4}  # the front's ends come first (infinite crowding)
+    # The first front is {0, 2, 3, 4}; the point of the second front comes last whatever `by`.
+    assert rung_winners(points, 4, by) == {0, 2, 3, 4}  # type: ignore[arg-type]
+    assert rung_winners(points, 5, by) == {0, 1, 2, 3, 4}  # type: ignore[arg-type]
+
+
+def test_rung_winners_within_the_cut_front_by_hand() -> None:
+    # One front; the ends (0.0, 1.0) and (1.0, 0.0) lie on the reference and enclose nothing.
+    points = [(0.0, 1.0), (0.2, 0.6), (0.5, 0.4), (1.0, 0.0)]
+    # Exclusive shares of the unit box (tests/search/test_front_arithmetic.py): 0.12 for
+    # (0.2, 0.6), 0.10 for (0.5, 0.4), 0 for the ends; a tie goes to the earlier point.
+    assert rung_winners(points, 1, "hypervolume") == {1}
+    assert rung_winners(points, 2, "hypervolume") == {1, 2}
+    assert rung_winners(points, 3, "hypervolume") == {0, 1, 2}
+    # Crowding gives both ends an infinite distance: they go first.
+    assert rung_winners(points, 2, "crowding") == {0, 3}
+
+
+def test_hypervolume_promotes_by_what_a_trial_adds_crowding_by_being_an_end() -> None:
+    """The case that made hypervolume the default: at an early rung a network that has not
+    learnt yet (chance accuracy) sits at an end of the front because its spike rate is the
+    lowest, by a hair. Crowding promotes every end first; its share of the volume is tiny."""
+    objectives = ["accuracy", "params", "spike_rate"]
+    rung = [
+        costs({"accuracy": a, "params": p, "spike_rate": r}, objectives)
+        for a, p, r in [
+            (0.45, 20_000, 0.10),
+            (0.80, 50_000, 0.12),
+            (0.10, 30_000, 0.09),  # has not learnt yet; the fewest spikes, by a hair
+            (0.60, 25_000, 0.15),
+            (0.70, 40_000, 0.11),
+            (0.55, 22_000, 0.13),
+        ]
+    ]
+    assert front_ranks(rung) == [0] * 6
+    assert rung_winners(rung, 3, "crowding") == {0, 1, 2}  # the ends, in order
+    assert rung_winners(rung, 3, "hypervolume") == {0, 1, 4}
 
 
 def test_rung_milestones() -> None:
@@ -71,6 +107,18 @@ def test_mo_asha_ignores_results_without_the_objectives() -> None:
     assert sched.rungs[1] == {}
 
 
+@pytest.mark.parametrize("by", ["hypervolume", "crowding"])
+def test_mo_asha_promotes_by_what_the_spec_asks(by: str) -> None:
+    spec = EarlyStopping(kind="mo_asha", promote_by=by)  # type: ignore[arg-type]
+    sched = make_scheduler(spec, ["accuracy", "params"], 8)
+    assert isinstance(sched, MultiObjectiveASHA) and sched.promote_by == by
+
+
+def test_promote_by_is_refused_without_mo_asha() -> None:
+    with pytest.raises(ValidationError, match="promote_by applies to kind 'mo_asha' only"):
+        EarlyStopping(kind="asha", promote_by="crowding")
+
+
 def test_make_scheduler() -> None:
     objectives = ["accuracy", "params", "spike_rate"]
     assert make_scheduler(EarlyStopping(), objectives, 8) is None
@@ -79,3 +127,4 @@ def test_make_scheduler() -> None:
     mo = make_scheduler(EarlyStopping(kind="mo_asha", reduction_factor=2), objectives, 8)
     assert isinstance(mo, MultiObjectiveASHA)
     assert mo.objectives == objectives and mo.milestones == [1, 2, 4]
+    assert mo.promote_by == "hypervolume"
