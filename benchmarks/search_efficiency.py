@@ -5,7 +5,7 @@ Run by hand (2 cores: the default settings take about 1 hour 40 minutes, 1.5-2 m
 --schedulers none about 45 minutes; --epochs 3 about a third; --quick a few minutes):
     .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--trials 30]
         [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe] [--out runs.json]
-        [--budget time|trials]
+        [--budget time|trials] [--schedulers none,mo_asha] [--grace 1] [--reduction-factor 2]
 
 Every configuration runs the product's driver (search.driver.run_job: Ray Tune, OptunaSearch on
 an SQLite study, the scheduler) on digits and on an npz data set generated here (a synthetic
@@ -134,7 +134,13 @@ def job(
             "objectives": OBJECTIVES,
             "seed": seed,
             "space": {"dims": [16, 32, 48], "max_depth": 3, "time_steps": [1, 2, 4]},
-            "early_stopping": {"kind": scheduler, "grace_epochs": 1, "reduction_factor": 2},
+            "early_stopping": {"kind": scheduler}
+            if scheduler == "none"
+            else {
+                "kind": scheduler,
+                "grace_epochs": args.grace,
+                "reduction_factor": args.reduction_factor,
+            },
         }
     )
 
@@ -191,6 +197,10 @@ def main() -> None:
         "--schedulers",
         default=",".join(SCHEDULERS),
         help="random without a scheduler, the baseline, is always run",
+    )
+    parser.add_argument("--grace", type=int, default=1, help="early stopping's grace_epochs")
+    parser.add_argument(
+        "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
     )
     parser.add_argument("--out", type=Path, help="write every run's history here as JSON")
     parser.add_argument(
