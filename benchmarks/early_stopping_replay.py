@@ -40,6 +40,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast, get_args
 
 import optuna
 from ray.tune.schedulers import TrialScheduler
@@ -199,8 +200,9 @@ def main() -> None:
     rules = []
     for text in args.rules.split(","):
         by, grace, eta = text.split(":")
-        assert by in ("hypervolume", "crowding"), by
-        rules.append(Rule(by, int(grace), int(eta)))  # type: ignore[arg-type]
+        if by not in get_args(PromoteBy):
+            parser.error(f"--rules: {by!r} is not one of {get_args(PromoteBy)}")
+        rules.append(Rule(cast(PromoteBy, by), int(grace), int(eta)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args.curves_dir.mkdir(parents=True, exist_ok=True)
     header = (
