@@ -18,6 +18,7 @@ Nothing in the study changes; only what the wrapped sampler reads.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -72,11 +73,32 @@ class _StudyView:
         return self.get_trials()
 
 
+_LOCK_TYPE = type(threading.Lock())
+
+
 class FullBudgetView(optuna.samplers.BaseSampler):
-    """A sampler that sees early-stopped trials as PRUNED (see the module's docstring)."""
+    """A sampler that sees early-stopped trials as PRUNED (see the module's docstring).
+
+    Picklable whatever it wraps: Ray Tune pickles the searcher, its sampler with it, when a
+    Tuner is made and at every experiment checkpoint, and Optuna 5.1's NSGA-II and NSGA-III
+    keep a threading.Lock, which cannot be pickled. The wrapped sampler travels without its
+    locks and gets new ones when unpickled.
+    """
 
     def __init__(self, sampler: optuna.samplers.BaseSampler) -> None:
         self.sampler = sampler
+
+    def __getstate__(self) -> dict[str, Any]:
+        inner = copy.copy(self.sampler)
+        locks = [name for name, value in vars(inner).items() if isinstance(value, _LOCK_TYPE)]
+        for name in locks:
+            delattr(inner, name)
+        return {"sampler": inner, "locks": locks}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.sampler = state["sampler"]
+        for name in state["locks"]:
+            setattr(self.sampler, name, threading.Lock())
 
     def __str__(self) -> str:
         return f"FullBudgetView({self.sampler})"

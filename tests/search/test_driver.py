@@ -1,5 +1,5 @@
-"""The driver on a real local Ray: multi-objective early stopping end to end, and a two-node
-Ray cluster on this machine with trials finishing on both nodes."""
+"""The driver on a real local Ray: every sampler through Ray Tune, multi-objective early stopping
+end to end, and a two-node Ray cluster on this machine with trials finishing on both nodes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from search.driver import run_job
 from search.job_spec import JobSpec
 from search.records import ATTR_CURVE, ATTR_NODE, ATTR_REJECTED
 from search.results import list_trials, pareto_front
+from search.samplers import SAMPLER_NAMES
 from search.study import open_storage, study_name
 from tests.jobs import TINY_SPACE, driver_config, tiny_job
 
@@ -25,6 +26,23 @@ def _spec(**overrides: Any) -> JobSpec:
     spec = tiny_job("driver-test", budget={"epochs": 2, "batch_size": 64}, seed=5)
     spec.update(overrides)
     return JobSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize("sampler", [name for name in SAMPLER_NAMES if name != "random"])
+def test_every_sampler_runs_a_job_through_ray_tune(sampler: str, tmp_path: Path) -> None:
+    """Ray Tune pickles the searcher and its sampler when the Tuner is made and at every
+    experiment checkpoint: Optuna 5.1's NSGA-II and NSGA-III keep a threading.Lock, and a job
+    with either failed before its first trial (search/full_budget_view.py)."""
+    spec = _spec(
+        n_trials=3,
+        sampler=sampler,
+        budget={"epochs": 1, "batch_size": 128},
+        space={**TINY_SPACE, "dims": [8, 16], "time_steps": [1, 2]},
+    )
+    config = driver_config(tmp_path)
+    run_job(1, spec, config)
+    listed, _ = list_trials(open_storage(config.database_url), 1, OBJECTIVES, limit=100, offset=0)
+    assert sum(r.state == "complete" for r in listed) == 3, listed
 
 
 def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) -> None:
