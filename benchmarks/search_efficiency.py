@@ -3,9 +3,10 @@ multi-objective ASHA scheduler, at equal budget; and the orchestration overhead 
 
 Run by hand (2 cores: the default settings take about 1 hour 40 minutes, 1.5-2 minutes a job;
 --schedulers none about 45 minutes; --epochs 3 about a third; --quick a few minutes):
-    .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--trials 30]
-        [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe] [--out runs.json]
-        [--budget time|trials] [--schedulers none,mo_asha] [--grace 1] [--reduction-factor 2]
+    .venv/bin/python -m benchmarks.search_efficiency [--quick] [--seeds 3] [--first-seed 0]
+        [--trials 30] [--epochs 3] [--datasets digits,seq] [--samplers random,nsga2,tpe]
+        [--out runs.json] [--budget time|trials] [--schedulers none,mo_asha] [--grace 3]
+        [--reduction-factor 2]
 
 Every configuration runs the product's driver (search.driver.run_job: Ray Tune, OptunaSearch on
 an SQLite study, the scheduler) on digits and on an npz data set generated here (a synthetic
@@ -189,6 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="4 trials, 2 epochs, 1 seed")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--datasets", default="digits,seq")
@@ -198,7 +202,11 @@ def main() -> None:
         default=",".join(SCHEDULERS),
         help="random without a scheduler, the baseline, is always run",
     )
-    parser.add_argument("--grace", type=int, default=1, help="early stopping's grace_epochs")
+    parser.add_argument(
+        "--grace",
+        type=int,
+        help="early stopping's grace_epochs (default: the job spec's, 3/10 of the epochs)",
+    )
     parser.add_argument(
         "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
     )
@@ -223,7 +231,7 @@ def main() -> None:
     runs: list[Run] = []
     job_id = 0
     for dataset in datasets:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             random_search_s: float | None = None
             for sampler in samplers:
                 for scheduler in schedulers:

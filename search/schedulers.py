@@ -137,12 +137,12 @@ def make_scheduler(
             metric="accuracy",
             mode="max",
             max_t=max_epochs,
-            grace_period=spec.grace_epochs,
+            grace_period=spec.grace_for(max_epochs),
             reduction_factor=spec.reduction_factor,
         )
     return MultiObjectiveASHA(
         objectives,
-        spec.grace_epochs,
+        spec.grace_for(max_epochs),
         spec.reduction_factor,
         max_epochs,
         promote_by=spec.promote_by or "hypervolume",

@@ -124,7 +124,23 @@ def test_make_scheduler() -> None:
     assert make_scheduler(EarlyStopping(), objectives, 8) is None
     asha = make_scheduler(EarlyStopping(kind="asha", grace_epochs=2), objectives, 8)
     assert isinstance(asha, AsyncHyperBandScheduler)
-    mo = make_scheduler(EarlyStopping(kind="mo_asha", reduction_factor=2), objectives, 8)
+    mo = make_scheduler(EarlyStopping(kind="mo_asha", grace_epochs=1), objectives, 8)
     assert isinstance(mo, MultiObjectiveASHA)
     assert mo.objectives == objectives and mo.milestones == [1, 2, 4]
     assert mo.promote_by == "hypervolume"
+
+
+def test_default_rungs_start_at_three_tenths_of_the_budget() -> None:
+    mo = make_scheduler(EarlyStopping(kind="mo_asha"), ["accuracy", "params"], 10)
+    assert isinstance(mo, MultiObjectiveASHA) and mo.milestones == [3, 6]
+    asha = make_scheduler(EarlyStopping(kind="asha"), ["accuracy", "params"], 20)
+    assert isinstance(asha, AsyncHyperBandScheduler)
+    assert sorted(rung for rung, _ in asha._brackets[0]._rungs) == [6, 12]  # Ray's own rungs
+
+
+@pytest.mark.parametrize(
+    ("epochs", "grace"), [(1, 1), (3, 1), (4, 1), (7, 2), (10, 3), (20, 6), (100, 30)]
+)
+def test_grace_defaults_to_three_tenths_of_the_epochs_unless_given(epochs: int, grace: int) -> None:
+    assert EarlyStopping(kind="mo_asha").grace_for(epochs) == grace
+    assert EarlyStopping(kind="mo_asha", grace_epochs=2).grace_for(epochs) == 2
