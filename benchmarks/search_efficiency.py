@@ -56,7 +56,7 @@ import numpy as np
 import optuna
 
 from search.driver import DriverConfig, run_job
-from search.job_spec import JobSpec
+from search.job_spec import DEFAULT_GRACE_TENTHS, JobSpec
 from search.pareto import front_hypervolume
 from search.records import ATTR_CURVE, ATTR_EARLY_STOPPED
 from search.samplers import population_size, startup_trials
@@ -205,7 +205,8 @@ def main() -> None:
     parser.add_argument(
         "--grace",
         type=int,
-        help="early stopping's grace_epochs (default: the job spec's, 3/10 of the epochs)",
+        help=f"early stopping's grace_epochs (default: the job spec's, "
+        f"{DEFAULT_GRACE_TENTHS}/10 of the epochs)",
     )
     parser.add_argument(
         "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
