@@ -16,6 +16,7 @@ import ray
 from ray import tune
 
 from search.constraints import EnergyConstraint
+from search.explore_on_repeat import ExploreOnRepeat
 from search.full_budget_view import FullBudgetView
 from search.job_spec import JobSpec
 from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
@@ -109,17 +110,21 @@ def _run_round(
         space=DefineByRun(space, spec.budget.epochs),
         metric=list(spec.objectives),
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
-        # Samplers learn from full-budget trials only (search/full_budget_view.py).
-        sampler=FullBudgetView(
-            make_sampler(
-                spec.sampler,
-                plan.seed,
-                None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
-                # The whole job's size, also in a resumed round: the study holds the earlier
-                # trials.
-                n_trials=spec.n_trials,
-                options=spec.sampler_options,
-            )
+        # Samplers learn from full-budget trials only (search/full_budget_view.py), and draw
+        # at random after a repeat (search/explore_on_repeat.py).
+        sampler=ExploreOnRepeat(
+            FullBudgetView(
+                make_sampler(
+                    spec.sampler,
+                    plan.seed,
+                    None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
+                    # The whole job's size, also in a resumed round: the study holds the
+                    # earlier trials.
+                    n_trials=spec.n_trials,
+                    options=spec.sampler_options,
+                )
+            ),
+            plan.seed,
         ),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),

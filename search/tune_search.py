@@ -8,7 +8,8 @@ stopped the trial early. A trial that errored is told FAIL even if it had report
 (OptunaSearch would tell it COMPLETE with partial values). Trials Tune stops without a word to
 the searcher (a spent time budget) are ended by `close_unfinished`. Draws that break a
 constraint known before training, or repeat an architecture the job already has
-(search/duplicates.py), are rejected before Tune sees them.
+(search/duplicates.py), are rejected before Tune sees them; after a repeat, a sampler wrapped in
+ExploreOnRepeat draws the next candidate at random (search/explore_on_repeat.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import optuna
 from ray.tune.search.optuna import OptunaSearch
 
 from search.duplicates import HOLDS_A_RESULT, DrawnArchitectures
+from search.explore_on_repeat import ExploreOnRepeat
 from search.optuna_space import OptunaSuggester
 from search.records import (
     ATTR_ARCH,
@@ -104,9 +106,9 @@ class StudySearch(OptunaSearch):
         """Draw until a candidate meets the constraints known before training and is not an
         architecture the job already trained or is training. A rejected draw is told FAIL
         (samplers ignore it) and tagged, so it is never trained, never counts towards n_trials,
-        and readers can tell it from a trial that broke. After MAX_REPEATED_DRAWS repeats in a
-        row the repeat is trained after all: the space is nearly exhausted, or the sampler has
-        settled there."""
+        and readers can tell it from a trial that broke. After a repeat, the next draw is random
+        where the sampler is an ExploreOnRepeat. After MAX_REPEATED_DRAWS repeats in a row the
+        repeat is trained after all: the space is nearly exhausted."""
         drawn = self._drawn_architectures()
         broke_limit = repeats = 0
         while True:
@@ -134,6 +136,8 @@ class StudySearch(OptunaSearch):
                     f"the architecture of trial {earlier}, which the job trains with the same "
                     "seed: a second run would give the same result",
                 )
+                if isinstance(self._sampler, ExploreOnRepeat):
+                    self._sampler.explore_next()
                 continue
             drawn.add(arch, self._ot_trials[trial_id].number)
             self._archs[trial_id] = arch
