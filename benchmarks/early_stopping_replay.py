@@ -8,7 +8,7 @@ Run by hand (2 cores: recording takes 10-15 minutes a data set; a replay a few m
 
 Recording: a random-search job of --trials trials of --epochs epochs each, every trial trained
 to the end (no scheduler), through the product's driver, on the same data sets and space as
-benchmarks/search_efficiency.py; every trial's per-epoch validation accuracy, spike rate and
+benchmarks/search.py; every trial's per-epoch validation accuracy, spike rate and
 epoch time are kept (in --curves-dir, reused when present). Random search draws independently,
 so any order of the recorded trials is a random search's order.
 
@@ -19,7 +19,7 @@ that order and train them epoch by epoch (each epoch lasting its recorded time, 
 search without early stopping: the first 30 trials of the same order, run to the end. For each
 rule: the time at which the hypervolume of its full-budget trials first reaches the baseline's
 final hypervolume, over the baseline's time (both counted from 8 s before the first trial, the
-time a job takes to start Ray and load data, as benchmarks/search_efficiency.py counts them),
+time a job takes to start Ray and load data, as benchmarks/search.py counts them),
 median over the orders and the share of orders at or below 0.5; and the hypervolume it has at
 the baseline's time.
 
@@ -45,7 +45,7 @@ from typing import cast, get_args
 import optuna
 from ray.tune.schedulers import TrialScheduler
 
-from benchmarks.search_efficiency import write_sequences
+from benchmarks.search_jobs import write_sequences
 from search.driver import DriverConfig, run_job
 from search.front_arithmetic import hypervolume
 from search.job_spec import JobSpec, PromoteBy

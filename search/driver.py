@@ -153,8 +153,8 @@ def _run_round(
             num_samples=plan.remaining,
             max_concurrent_trials=spec.max_concurrent,
             # A finished trial's worker process takes the next trial: starting a process and
-            # importing torch is most of a trial's cost outside training (benchmarks/
-            # search_efficiency.py). Every trial of a job asks for the same resources, and the
+            # importing torch is most of a trial's cost outside training
+            # (benchmarks/search.py). Every trial of a job asks for the same resources, and the
             # trainable sets its threads, seeds and data afresh on each call.
             reuse_actors=True,
             # Trials still running when it is spent stop there, kept and tagged early_stopped.

@@ -4,7 +4,7 @@ Every trial of a job trains with the job's seed, so an architecture drawn a seco
 train to the same result (bit for bit on CPU): a second run costs a trial's time and adds nothing
 to the front. Samplers do draw them again: TPE from a narrow Parzen estimator, NSGA-II from
 parents that crossover and mutation leave unchanged (8 of TPE's 61 trials were repeats in a
-job of benchmarks/search_efficiency.py on digits). Optuna leaves the check to the objective;
+job of benchmarks/search.py on digits). Optuna leaves the check to the objective;
 here the searcher asks for another candidate instead (search/tune_search.py).
 """
 

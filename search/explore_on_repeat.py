@@ -4,7 +4,7 @@ Every trial trains with the job's seed, so a repeated architecture adds nothing
 (search/duplicates.py), and the searcher rejects it and asks again. A model-based sampler
 asked again draws from the same model: once TPE has settled on a few architectures of a small
 space, most of its draws are repeats. On the npz sequence set of
-benchmarks/search_efficiency.py, TPE with multi-objective ASHA drew 166 to 328 repeats in jobs
+benchmarks/search.py, TPE with multi-objective ASHA drew 166 to 328 repeats in jobs
 of 94 to 145 trained trials; each cost a draw and a write to the study (about 0.09 s, 14 to
 30 s of the driver's time per 4-minute job, during which no trial was started), and after
 MAX_REPEATED_DRAWS repeats in a row the repeat was trained again (6 to 14 trials a job).

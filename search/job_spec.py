@@ -43,7 +43,7 @@ class EarlyStopping(BaseModel):
     # epochs, at least 1 (`grace_for`). Early epochs rank final accuracy poorly on some data:
     # at 10 epochs a trial, TPE with mo_asha at grace 1 never reached random search's
     # hypervolume at the median on the npz sequence set, at grace 3 it did in 0.69 of random's
-    # time (6 seeds), and on digits in 0.45 (0.46 at grace 1; benchmarks/search_efficiency.py).
+    # time (6 seeds), and on digits in 0.45 (0.46 at grace 1; benchmarks/search.py).
     grace_epochs: int | None = Field(None, ge=1, le=1000)
     # eta: 1/eta of a rung's trials go on. 2 rather than ASHA's usual 3 or 4: a front needs
     # many full-budget trials, not one best; replayed on recorded curves

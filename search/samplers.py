@@ -8,7 +8,7 @@ positive is infeasible, and the sampler prefers feasible ones.
 The settings that decide when a sampler starts to exploit scale with the job's n_trials: a job
 has tens to hundreds of trials, not thousands. With a fixed population of 20, NSGA-II samples a
 12-trial job exactly as random search does; a fixed 8 random start-up trials leave TPE four
-informed draws out of twelve (benchmarks/search_efficiency.py measured both).
+informed draws out of twelve (benchmarks/search.py measured both).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ digits: 4-10 times below). In eval mode every layer's input is then shrunk, few 
 their threshold, and validation accuracy after the first epoch is chance whatever the network
 learned (0.11 against 0.44 with the true statistics, for the same weights). The running
 average also lags the weights, which move fastest in the first epochs: on the npz sequence
-set of benchmarks/search_efficiency.py, accuracy after epoch 2 ranked 24 architectures
+set of benchmarks/search.py, accuracy after epoch 2 ranked 24 architectures
 against their final accuracy at Spearman -0.50. A scheduler comparing trials at an early rung
 compared noise.
 

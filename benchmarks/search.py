@@ -1,0 +1,301 @@
+"""Search: hypervolume against wall time for each sampler, with and without the multi-objective
+ASHA scheduler, at equal budget; the orchestration overhead per trial; and a driver killed with
+SIGKILL mid-job, then resumed. One run, several seeds, one table per part.
+
+Run by hand, from the repository root (as a module: `python benchmarks/search.py` would import
+this file for the product's `search` package):
+    .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
+        [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
+        [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
+        [--resume-trials 10] [--out runs.json]
+    .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
+On 2 cores the defaults take about 1 hour 50 minutes (1.5-2.5 minutes a job, 36 jobs, then 6
+kill-and-resume jobs of about a minute); --schedulers none about 50 minutes; --quick a few.
+
+Hypervolume. Every configuration runs the product's driver (search.driver.run_job: Ray Tune,
+OptunaSearch on an SQLite study, the scheduler) on digits and on an npz data set generated here
+(benchmarks/search_jobs.py: a synthetic 1-D sequence task, the class is which of 10 frequencies
+a noisy sine carries), for each seed, with the same epochs per trial and concurrency (2 trials
+at a time on 2 CPUs).
+
+Equal budget is equal wall time (--budget time, the default): random search runs n_trials, and
+every other configuration the same data set and seed gets random's search time as the job's
+time_budget_s, with room for 10 x n_trials, and sampler_options that size NSGA-II's population
+and TPE's random start-up for n_trials, as random's job has them (sized for the 10 x n_trials
+ceiling, NSGA-II's first 20 trials would be random search's). An early-stopping scheduler
+spends less on the trials it stops, and so tries more of them in the same time; at equal trial
+counts (--budget trials, every configuration n_trials) it would only end sooner with fewer
+full-budget trials. From the study:
+- the hypervolume of the front of full-budget trials (search.pareto: normalised objectives,
+  reference point 1) after each trial finishes, against wall time since the job started;
+- final hypervolume, the job's wall time, and the time at which it first reached random
+  search's final hypervolume for the same data set and seed ("t to random", ratio to random's
+  wall time; the target is 0.5 or less for the best configuration). A run that never reaches
+  it counts as infinite; the table gives the median over seeds and every seed's ratio;
+- orchestration overhead: per trial, its wall time minus the time its epochs report (training,
+  evaluation, metrics), i.e. Ray, Optuna, the database and process start-up; the table gives
+  the median per trial and that median as a share of a 30 s trial (target at most 5%).
+
+The budget is 30 trials of 10 epochs. At 12 trials the model-based samplers spend most of the
+job on their random start-up (search/samplers.py scales it with n_trials), which measures
+nothing. At 3 epochs a job lasts 40 s, of which the first 8-9 s (starting Ray, a worker process
+importing torch and loading the data for each of the first two trials) pass before any trial
+ends, whatever the sampler: a fixed fifth of random's wall time that no sampler can win back.
+Trials of 10 epochs (a 2-minute job) are closer to what a search runs, and still shorter than
+the 30 s trial of the overhead target.
+
+Kill and resume (benchmarks/search_resume.py). For each data set and seed, a job of
+--resume-trials trials of the last sampler and scheduler named (TPE with multi-objective ASHA by
+default) runs in a driver process that is killed with SIGKILL once 3 trials have finished and
+another is in the middle of its training; a new driver then runs the job on the same study. The
+table gives the finished trials at the kill, the interrupted trials (failed and retried), the
+finished trials at the end (the target: exactly the requested number), and how many of the
+trials finished before the kill are unchanged after it (the target: all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from benchmarks.search_jobs import Run, job, run_one, write_sequences
+from benchmarks.search_resume import KILL_AFTER_COMPLETE, ResumeRow, kill_and_resume
+from search.job_spec import DEFAULT_GRACE_TENTHS
+
+SAMPLERS = ["random", "nsga2", "tpe"]
+SCHEDULERS = ["none", "mo_asha"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="4 trials, 2 epochs, 1 seed")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+    )
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--datasets", default="digits,seq")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="random is always run")
+    parser.add_argument(
+        "--schedulers",
+        default=",".join(SCHEDULERS),
+        help="random without a scheduler, the baseline, is always run",
+    )
+    parser.add_argument(
+        "--grace",
+        type=int,
+        help=f"early stopping's grace_epochs (default: the job spec's, "
+        f"{DEFAULT_GRACE_TENTHS}/10 of the epochs)",
+    )
+    parser.add_argument(
+        "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
+    )
+    parser.add_argument(
+        "--budget",
+        choices=["time", "trials"],
+        default="time",
+        help="equal wall time (random's search time) or equal n_trials",
+    )
+    parser.add_argument(
+        "--resume-trials",
+        type=int,
+        default=10,
+        help="trials of each kill-and-resume job (0: no kill-and-resume jobs)",
+    )
+    parser.add_argument("--out", type=Path, help="write every run's results here as JSON")
+    parser.add_argument(
+        "--table-from", type=Path, help="print the tables of a JSON written by --out; run nothing"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.trials, args.epochs, args.resume_trials = 1, 4, 2, 5
+    return args
+
+
+class Results:
+    """Every job's results, written to --out after each job: a long run cut short keeps them."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.out: Path | None = args.out
+        self.saved: dict[str, Any] = {"settings": describe(args), "runs": [], "resume": []}
+        self.jobs = 0
+
+    def next_job_id(self) -> int:
+        """Every job of the run has its own id, so its own study in the databases."""
+        self.jobs += 1
+        return self.jobs
+
+    def add(self, part: str, result: Run | ResumeRow) -> None:
+        self.saved[part].append(dataclasses.asdict(result))
+        if self.out:
+            self.out.write_text(json.dumps(self.saved))
+
+
+def run_hypervolume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
+    samplers = ["random", *(s for s in args.samplers.split(",") if s != "random")]
+    requested = args.schedulers.split(",")
+    schedulers = ["none", *(s for s in requested if s != "none")]
+    for dataset in args.datasets.split(","):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            random_search_s: float | None = None
+            for sampler in samplers:
+                for scheduler in schedulers:
+                    baseline = sampler == "random" and scheduler == "none"
+                    if not baseline and scheduler not in requested:
+                        continue
+                    budget_s = None if baseline or args.budget == "trials" else random_search_s
+                    spec = job(dataset, sampler, scheduler, seed, args, budget_s)
+                    wall, search_s, history, overhead = run_one(spec, work, results.next_job_id())
+                    if baseline:
+                        random_search_s = search_s
+                    run = Run(dataset, sampler, scheduler, seed, wall, history, overhead)
+                    results.add("runs", run)
+                    print(
+                        f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
+                        f"{wall:6.1f} s  hv {run.final_hv:.4f}",
+                        flush=True,
+                    )
+
+
+def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
+    """Each kill-and-resume job runs the last sampler and scheduler named (the ones that the
+    hypervolume table is about), for a fixed number of trials."""
+    sampler = args.samplers.split(",")[-1]
+    scheduler = args.schedulers.split(",")[-1]
+    resume_args = argparse.Namespace(**{**vars(args), "trials": args.resume_trials})
+    for dataset in args.datasets.split(","):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            spec = job(dataset, sampler, scheduler, seed, resume_args)
+            database_url = f"sqlite:///{work}/resume.db"
+            row = kill_and_resume(spec, dataset, work, results.next_job_id(), database_url)
+            results.add("resume", row)
+            print(
+                f"  {dataset:<6} seed {seed} killed at {row.complete_at_kill} finished, "
+                f"resumed to {row.complete_after} of {row.requested}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    args = parse_args()
+    if args.table_from:
+        try:
+            saved = json.loads(args.table_from.read_text())
+            print_tables(saved)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            message = f"--table-from {args.table_from}: not a file that --out wrote ({error!r})"
+            raise SystemExit(message) from None
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="spikenas-bench-search-"))
+    (work / "data").mkdir()
+    write_sequences(work / "data" / "seq.npz")
+    results = Results(args)
+    run_hypervolume_jobs(args, work, results)
+    if args.resume_trials > 0:
+        run_resume_jobs(args, work, results)
+    print_tables(results.saved)
+
+
+def describe(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "budget": args.budget,
+        "grace": args.grace,
+        "reduction_factor": args.reduction_factor,
+        "resume_trials": args.resume_trials,
+    }
+
+
+def print_tables(saved: dict[str, Any]) -> None:
+    settings = saved["settings"]
+    runs = [Run(**{**r, "history": [tuple(p) for p in r["history"]]}) for r in saved["runs"]]
+    if runs:
+        print_hypervolume(runs, settings)
+    rows = [ResumeRow(**r) for r in saved["resume"]]
+    if rows:
+        print_resume(rows)
+
+
+def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
+    budget = (
+        "each configuration given random's search time"
+        if settings["budget"] == "time"
+        else "every configuration the same n_trials"
+    )
+    seeds = sorted({r.seed for r in runs})
+    print(
+        f"\n{settings['trials']} trials x {settings['epochs']} epochs for random, {budget}; "
+        f"2 at a time, seeds {', '.join(map(str, seeds))}; hypervolume of full-budget trials "
+        "(normalised, reference 1)"
+    )
+    header = (
+        f"{'data':<6} {'sampler':<7} {'sched':<7} {'final hv':>14} {'wall s':>8} "
+        f"{'t to random s':>13} {'/ random wall':>13} {'per seed':<16} {'overhead s':>10} "
+        f"{'of 30 s':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    configurations = list(dict.fromkeys((r.dataset, r.sampler, r.scheduler) for r in runs))
+    for dataset, sampler, scheduler in configurations:
+        baseline = {
+            r.seed: r
+            for r in runs
+            if r.dataset == dataset and r.sampler == "random" and r.scheduler == "none"
+        }
+        group = [
+            r
+            for r in runs
+            if (r.dataset, r.sampler, r.scheduler) == (dataset, sampler, scheduler)
+            and r.seed in baseline
+        ]
+        if not group:
+            continue
+        hvs = [r.final_hv for r in group]
+        reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
+        ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
+        per_trial = statistics.median(o for r in group for o in r.overhead_s)
+        spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
+        print(
+            f"{dataset:<6} {sampler:<7} {scheduler:<7} "
+            f"{statistics.mean(hvs):>7.4f}±{spread:<6.4f} "
+            f"{statistics.mean(r.wall_s for r in group):>8.1f} "
+            f"{statistics.median(reach):>13.1f} {statistics.median(ratio):>13.2f} "
+            f"{' '.join(f'{x:.2f}' for x in ratio):<16} "
+            f"{per_trial:>10.2f} {per_trial / 30:>7.1%}"
+        )
+
+
+def print_resume(rows: list[ResumeRow]) -> None:
+    print(
+        f"\ndriver killed with SIGKILL mid-job (at least {KILL_AFTER_COMPLETE} trials finished, "
+        "one training), then resumed on the same study"
+    )
+    header = (
+        f"{'data':<6} {'sampler':<7} {'sched':<7} {'seed':>4} {'requested':>9} "
+        f"{'done at kill':>12} {'interrupted':>11} {'retried':>7} {'done at end':>11} "
+        f"{'kept unchanged':>14} {'resume s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        kept = f"{r.kept_unchanged}/{r.complete_at_kill}"
+        print(
+            f"{r.dataset:<6} {r.sampler:<7} {r.scheduler:<7} {r.seed:>4} {r.requested:>9} "
+            f"{r.complete_at_kill:>12} {r.interrupted:>11} {r.retried:>7} "
+            f"{r.complete_after:>11} {kept:>14} {r.resume_s:>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
