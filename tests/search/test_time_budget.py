@@ -15,8 +15,10 @@ from search.study import open_storage, study_name
 from search.time_budget import ATTR_TIME_USED, time_left
 from tests.jobs import driver_config, tiny_job
 
-BUDGET_S = 12.0
-EPOCHS = 1000  # the most a job may ask for: far beyond what 12 s can train
+# Long enough for a slow 2-core machine to start Ray and a worker (importing torch there takes
+# 5 s) and train an epoch; at 12 s such a machine ended the job before any trial reported one.
+BUDGET_S = 30.0
+EPOCHS = 1000  # the most a job may ask for: far beyond what 30 s can train
 
 
 def test_time_left_counts_down_from_the_budget_over_driver_runs(tmp_path: Path) -> None:
@@ -37,7 +39,7 @@ def test_a_bad_time_budget_is_refused_naming_the_field(bad: object) -> None:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_job_ends_when_its_time_is_spent_and_a_resume_runs_nothing(tmp_path: Path) -> None:
-    """100 trials of 1000 epochs could not finish in 12 s, nor could one of them (with 40
+    """100 trials of 1000 epochs could not finish in 30 s, nor could one of them (with 40
     epochs one sometimes did, once the C neuron kernel came): the job ends at the budget, with
     every trial ended (none left running or queued), those cut short tagged early_stopped."""
     spec = JobSpec.model_validate(
