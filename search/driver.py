@@ -33,6 +33,12 @@ from workers.trainable import spikenas_trainable
 
 log = logging.getLogger(__name__)
 
+# Tune reads every trial's result files into a ResultGrid when fit() returns; a trial that the
+# time budget stopped before its first report has none, and Tune warns with a FileNotFoundError
+# naming its folder. The job's results live in the study (and the searcher closes such trials),
+# never in that grid, so the warning only alarms the user.
+logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
 
 @dataclass(frozen=True)
 class DriverConfig:

@@ -32,6 +32,7 @@ from workers.budget import Budget
 from workers.checkpoint import TrainState, load_state, save_state
 from workers.data import Splits, load_dataset
 from workers.dataset_ref import DatasetRef
+from workers.quiet_stop import install_quiet_stop
 from workers.train import EpochMetrics, train_and_evaluate
 
 
@@ -54,6 +55,7 @@ class TrialConfig(BaseModel):
 
 def spikenas_trainable(config: dict[str, Any]) -> None:
     cfg = TrialConfig.model_validate(config)
+    install_quiet_stop()  # Ray's SIGTERM when Tune stops this trial prints no traceback
     torch.set_num_threads(max(1, math.floor(cfg.cpus)))
     device = "cuda" if cfg.gpus > 0 and torch.cuda.is_available() else "cpu"
     data = _job_data(cfg.dataset, cfg.data_dir, cfg.seed)
