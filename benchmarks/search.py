@@ -9,10 +9,10 @@ this file for the product's `search` package):
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
         [--resume-trials 10] [--out runs.json]
     .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
-On 2 cores the defaults take about 1 hour 50 minutes (6 kill-and-resume jobs of about a minute,
-then 36 jobs of 1.5-2.5 minutes, seed by seed), and over 6 hours on a slower machine (2.3 and
-10 minutes; importing torch takes 5 s there); --schedulers none about half; --quick a few
-minutes. A run cut short keeps what --out holds: --table-from prints its tables.
+On 2 cores the defaults take 65 minutes to 1 hour 50 minutes (6 kill-and-resume jobs of about
+a minute, then 36 jobs of 1.2-2.5 minutes, seed by seed), and over 6 hours on a slower machine
+(2.3 and 10 minutes; importing torch takes 5 s there); --schedulers none about half; --quick a
+few minutes. A run cut short keeps what --out holds: --table-from prints its tables.
 
 Hypervolume. Every configuration runs the product's driver (search.driver.run_job: Ray Tune,
 OptunaSearch on an SQLite study, the scheduler) on digits and on an npz data set generated here
