@@ -48,7 +48,7 @@ from ray.tune.schedulers import TrialScheduler
 from benchmarks.search_jobs import write_sequences
 from search.driver import DriverConfig, run_job
 from search.front_arithmetic import hypervolume
-from search.job_spec import JobSpec, PromoteBy
+from search.job_spec import JobSpec, PromoteBy, RungMetric
 from search.pareto import REFERENCE_POINT, costs
 from search.records import ATTR_CURVE
 from search.schedulers import MultiObjectiveASHA
@@ -73,12 +73,14 @@ class Recorded:
     accuracy: list[float]
     spike_rate: list[float]
     epoch_s: list[float]
+    train_loss: list[float]
 
     def values(self, epoch: int) -> dict[str, float]:
         return {
             "accuracy": self.accuracy[epoch - 1],
             "params": self.params,
             "spike_rate": self.spike_rate[epoch - 1],
+            "train_loss": self.train_loss[epoch - 1],
         }
 
 
@@ -87,10 +89,12 @@ class Rule:
     promote_by: PromoteBy
     grace: int
     eta: int
+    rung_metric: RungMetric
 
     @property
     def name(self) -> str:
-        return f"{self.promote_by} g{self.grace} eta{self.eta}"
+        by = "loss" if self.rung_metric == "train_loss" else "acc"
+        return f"{self.promote_by} g{self.grace} eta{self.eta} {by}"
 
 
 def record(dataset: str, trials: int, epochs: int, seed: int, path: Path) -> list[Recorded]:
@@ -134,6 +138,7 @@ def record(dataset: str, trials: int, epochs: int, seed: int, path: Path) -> lis
                         "accuracy": [p["accuracy"] for p in curve],
                         "spike_rate": [p["spike_rate"] for p in curve],
                         "epoch_s": [p["epoch_time_s"] for p in curve],
+                        "train_loss": [p["train_loss"] for p in curve],
                     }
                 )
         path.write_text(json.dumps(rows))
@@ -148,7 +153,9 @@ def replay(
     scheduler = (
         None
         if rule is None
-        else MultiObjectiveASHA(OBJECTIVES, rule.grace, rule.eta, epochs, rule.promote_by)
+        else MultiObjectiveASHA(
+            OBJECTIVES, rule.grace, rule.eta, epochs, rule.promote_by, rule.rung_metric
+        )
     )
     queue = iter(enumerate(trials))
     running: list[tuple[float, int, int, int]] = []  # (end of epoch, worker, trial index, epoch)
@@ -195,14 +202,19 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="the recording job's seed")
     parser.add_argument("--curves-dir", type=Path, default=Path("benchmark-output/replay"))
-    parser.add_argument("--rules", default=DEFAULT_RULES, help="promote_by:grace:eta,...")
+    parser.add_argument(
+        "--rules", default=DEFAULT_RULES, help="promote_by:grace:eta[:rung_metric],..."
+    )
     args = parser.parse_args()
     rules = []
     for text in args.rules.split(","):
-        by, grace, eta = text.split(":")
+        by, grace, eta, *metric = text.split(":")
+        rung_metric = metric[0] if metric else "accuracy"
         if by not in get_args(PromoteBy):
             parser.error(f"--rules: {by!r} is not one of {get_args(PromoteBy)}")
-        rules.append(Rule(cast(PromoteBy, by), int(grace), int(eta)))
+        if rung_metric not in get_args(RungMetric):
+            parser.error(f"--rules: {rung_metric!r} is not one of {get_args(RungMetric)}")
+        rules.append(Rule(cast(PromoteBy, by), int(grace), int(eta), cast(RungMetric, rung_metric)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args.curves_dir.mkdir(parents=True, exist_ok=True)
     header = (

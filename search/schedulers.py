@@ -35,7 +35,7 @@ import numpy as np
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from search.front_arithmetic import front_ranks, hypervolume_contributions
-from search.job_spec import EarlyStopping, PromoteBy
+from search.job_spec import EarlyStopping, PromoteBy, RungMetric
 from search.pareto import REFERENCE_POINT, costs, crowding_distances
 
 TIME_ATTR = "epoch"  # reported by the trainable after every epoch, from 1
@@ -71,6 +71,19 @@ def rung_winners(points: Sequence[Sequence[float]], keep: int, by: PromoteBy) ->
     return winners
 
 
+def rung_values(values: dict[str, float], rung_metric: RungMetric) -> dict[str, float]:
+    """What a rung compares: the reported values, with accuracy estimated from the epoch's
+    training loss when `rung_metric` says so (none when the loss is missing). exp(-loss) is the
+    geometric mean of the probability the network gives the true class, in [0, 1] as accuracy
+    is, and ranks trials as their loss does."""
+    if rung_metric == "accuracy":
+        return values
+    estimated = {k: v for k, v in values.items() if k != "accuracy"}
+    if "train_loss" in values:
+        estimated["accuracy"] = math.exp(-float(values["train_loss"]))
+    return estimated
+
+
 class MultiObjectiveASHA(FIFOScheduler):
     """Asynchronous successive halving that promotes by non-dominated sorting, then by share of
     hypervolume (or crowding distance) within a front."""
@@ -82,10 +95,12 @@ class MultiObjectiveASHA(FIFOScheduler):
         reduction_factor: int,
         max_epochs: int,
         promote_by: PromoteBy = "hypervolume",
+        rung_metric: RungMetric = "accuracy",
     ) -> None:
         super().__init__()
         self.objectives = list(objectives)
         self.promote_by: PromoteBy = promote_by
+        self.rung_metric: RungMetric = rung_metric
         self.eta = reduction_factor
         self.milestones = rung_milestones(grace, reduction_factor, max_epochs)
         # milestone -> trial id -> the trial's normalised costs when it reached the milestone
@@ -97,6 +112,7 @@ class MultiObjectiveASHA(FIFOScheduler):
 
     def decide(self, trial_id: str, epoch: int, values: dict[str, float]) -> str:
         """CONTINUE or STOP for a trial that reported `values` after `epoch` epochs."""
+        values = rung_values(values, self.rung_metric)
         if any(o not in values for o in self.objectives):
             return TrialScheduler.CONTINUE
         for milestone in reversed(self.milestones):
@@ -134,8 +150,8 @@ def make_scheduler(
     if spec.kind == "asha":
         return ASHAScheduler(
             time_attr=TIME_ATTR,
-            metric="accuracy",
-            mode="max",
+            metric=spec.rung_metric,
+            mode="min" if spec.rung_metric == "train_loss" else "max",
             max_t=max_epochs,
             grace_period=spec.grace_for(max_epochs),
             reduction_factor=spec.reduction_factor,
@@ -146,4 +162,5 @@ def make_scheduler(
         spec.reduction_factor,
         max_epochs,
         promote_by=spec.promote_by or "hypervolume",
+        rung_metric=spec.rung_metric,
     )

@@ -12,7 +12,13 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
 from search.job_spec import EarlyStopping
 from search.pareto import costs, crowding_distances, front_ranks
-from search.schedulers import MultiObjectiveASHA, make_scheduler, rung_milestones, rung_winners
+from search.schedulers import (
+    MultiObjectiveASHA,
+    make_scheduler,
+    rung_milestones,
+    rung_values,
+    rung_winners,
+)
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -107,6 +113,38 @@ def test_mo_asha_ignores_results_without_the_objectives() -> None:
     assert sched.rungs[1] == {}
 
 
+def test_rung_values_estimate_accuracy_from_the_training_loss() -> None:
+    reported = {"accuracy": 0.3, "params": 1e4, "train_loss": 1.2}
+    assert rung_values(reported, "accuracy") == reported
+    estimated = rung_values(reported, "train_loss")
+    assert estimated == {
+        "accuracy": pytest.approx(math.exp(-1.2)),
+        "params": 1e4,
+        "train_loss": 1.2,
+    }
+    # A perfect fit would estimate 1, a uniform guess over 10 classes 1/10.
+    assert rung_values({"train_loss": 0.0}, "train_loss")["accuracy"] == 1.0
+    assert rung_values({"train_loss": math.log(10)}, "train_loss")["accuracy"] == pytest.approx(0.1)
+    # Without a loss there is nothing to estimate from: no accuracy, so no judgement.
+    assert "accuracy" not in rung_values({"accuracy": 0.3}, "train_loss")
+
+
+def test_mo_asha_on_training_loss_ranks_by_the_loss_not_the_reported_accuracy() -> None:
+    """The same two results, judged by accuracy and by training loss, give opposite verdicts:
+    b's validation accuracy dipped at the rung while its loss fell further than a's."""
+    a = {"accuracy": 0.40, "params": 1e4, "train_loss": 1.9}
+    b = {"accuracy": 0.20, "params": 1e4, "train_loss": 1.5}
+    by_accuracy = MultiObjectiveASHA(["accuracy", "params"], 1, 2, 4, rung_metric="accuracy")
+    assert by_accuracy.decide("a", 1, a) == CONTINUE
+    assert by_accuracy.decide("b", 1, b) == STOP
+    by_loss = MultiObjectiveASHA(["accuracy", "params"], 1, 2, 4, rung_metric="train_loss")
+    assert by_loss.decide("b", 1, b) == CONTINUE
+    assert by_loss.decide("a", 1, a) == STOP
+    # A result without a loss is not judged.
+    assert by_loss.decide("c", 1, {"accuracy": 0.9, "params": 1e4}) == CONTINUE
+    assert set(by_loss.rungs[1]) == {"a", "b"}
+
+
 @pytest.mark.parametrize("by", ["hypervolume", "crowding"])
 def test_mo_asha_promotes_by_what_the_spec_asks(by: str) -> None:
     spec = EarlyStopping(kind="mo_asha", promote_by=by)  # type: ignore[arg-type]
@@ -128,6 +166,14 @@ def test_make_scheduler() -> None:
     assert isinstance(mo, MultiObjectiveASHA)
     assert mo.objectives == objectives and mo.milestones == [1, 2, 4]
     assert mo.promote_by == "hypervolume"
+    # Both rank by validation accuracy unless the spec asks for the training loss.
+    assert mo.rung_metric == "accuracy"
+    assert (asha._metric, asha._mode) == ("accuracy", "max")
+    asha = make_scheduler(EarlyStopping(kind="asha", rung_metric="train_loss"), objectives, 8)
+    assert isinstance(asha, AsyncHyperBandScheduler)
+    assert (asha._metric, asha._mode) == ("train_loss", "min")
+    mo = make_scheduler(EarlyStopping(kind="mo_asha", rung_metric="train_loss"), objectives, 8)
+    assert isinstance(mo, MultiObjectiveASHA) and mo.rung_metric == "train_loss"
 
 
 def test_default_rungs_start_at_three_tenths_of_the_budget() -> None:
