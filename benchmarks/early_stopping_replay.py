@@ -142,7 +142,10 @@ def record(dataset: str, trials: int, epochs: int, seed: int, path: Path) -> lis
                     }
                 )
         path.write_text(json.dumps(rows))
-    return [Recorded(**row) for row in json.loads(path.read_text())]
+    rows = json.loads(path.read_text())
+    if any("train_loss" not in row for row in rows):
+        raise SystemExit(f"{path}: recorded before curves kept the training loss; delete it")
+    return [Recorded(**row) for row in rows]
 
 
 def replay(
