@@ -97,6 +97,8 @@ def job(
                 "kind": scheduler,
                 "grace_epochs": args.grace,
                 "reduction_factor": args.reduction_factor,
+                # Left out when not asked, so the job spec's default decides.
+                **({"rung_metric": args.rung_metric} if args.rung_metric else {}),
             },
         }
     )
