@@ -8,9 +8,9 @@ Run by hand (2 cores: recording takes 10-15 minutes a data set; a replay a few m
 
 Recording: a random-search job of --trials trials of --epochs epochs each, every trial trained
 to the end (no scheduler), through the product's driver, on the same data sets and space as
-benchmarks/search.py; every trial's per-epoch validation accuracy, spike rate and
-epoch time are kept (in --curves-dir, reused when present). Random search draws independently,
-so any order of the recorded trials is a random search's order.
+benchmarks/search.py; every trial's per-epoch validation accuracy and loss, training loss,
+spike rate and epoch time are kept (in --curves-dir, reused when present). Random search draws
+independently, so any order of the recorded trials is a random search's order.
 
 Replay, for each of --orders random orders of the recorded trials: 2 workers take trials in
 that order and train them epoch by epoch (each epoch lasting its recorded time, plus a fixed
@@ -22,6 +22,10 @@ final hypervolume, over the baseline's time (both counted from 8 s before the fi
 time a job takes to start Ray and load data, as benchmarks/search.py counts them),
 median over the orders and the share of orders at or below 0.5; and the hypervolume it has at
 the baseline's time.
+
+Before the replay, for each data set: the rank correlation between each signal a rung can rank
+by (validation accuracy, training loss, validation loss) at each early epoch and the final
+validation accuracy.
 
 What it leaves out: a model-based sampler (its draws depend on the results, so no recording
 can stand in for them), and the noise between two trainings of one architecture (each trial is
@@ -44,6 +48,7 @@ from typing import cast, get_args
 
 import optuna
 from ray.tune.schedulers import TrialScheduler
+from scipy.stats import spearmanr
 
 from benchmarks.search_jobs import write_sequences
 from search.driver import DriverConfig, run_job
@@ -74,6 +79,7 @@ class Recorded:
     spike_rate: list[float]
     epoch_s: list[float]
     train_loss: list[float]
+    val_loss: list[float]
 
     def values(self, epoch: int) -> dict[str, float]:
         return {
@@ -81,6 +87,7 @@ class Recorded:
             "params": self.params,
             "spike_rate": self.spike_rate[epoch - 1],
             "train_loss": self.train_loss[epoch - 1],
+            "val_loss": self.val_loss[epoch - 1],
         }
 
 
@@ -93,7 +100,7 @@ class Rule:
 
     @property
     def name(self) -> str:
-        by = "loss" if self.rung_metric == "train_loss" else "acc"
+        by = {"accuracy": "acc", "train_loss": "loss", "val_loss": "vloss"}[self.rung_metric]
         return f"{self.promote_by} g{self.grace} eta{self.eta} {by}"
 
 
@@ -139,12 +146,13 @@ def record(dataset: str, trials: int, epochs: int, seed: int, path: Path) -> lis
                         "spike_rate": [p["spike_rate"] for p in curve],
                         "epoch_s": [p["epoch_time_s"] for p in curve],
                         "train_loss": [p["train_loss"] for p in curve],
+                        "val_loss": [p["val_loss"] for p in curve],
                     }
                 )
         path.write_text(json.dumps(rows))
     rows = json.loads(path.read_text())
-    if any("train_loss" not in row for row in rows):
-        raise SystemExit(f"{path}: recorded before curves kept the training loss; delete it")
+    if any("train_loss" not in row or "val_loss" not in row for row in rows):
+        raise SystemExit(f"{path}: recorded before curves kept both losses; delete it")
     return [Recorded(**row) for row in rows]
 
 
@@ -193,6 +201,24 @@ def replay(
     return history
 
 
+def rank_agreement(recorded: list[Recorded], epochs: int) -> list[str]:
+    """Spearman correlation, over the recorded trials, between what a rung could rank by at
+    each early epoch and the final validation accuracy (higher: a rung there stops the right
+    trials). Losses enter negated, so that higher is better for all three."""
+    final = [t.accuracy[-1] for t in recorded]
+    signals = {
+        "val accuracy": lambda t, e: t.accuracy[e - 1],
+        "-train loss": lambda t, e: -t.train_loss[e - 1],
+        "-val loss": lambda t, e: -t.val_loss[e - 1],
+    }
+    shown = range(1, min(epochs, 7))
+    lines = [f"  {'epoch':<13}" + "".join(f"{e:>6}" for e in shown)]
+    for name, signal in signals.items():
+        rho = [float(spearmanr([signal(t, e) for t in recorded], final)[0]) for e in shown]
+        lines.append(f"  {name:<13}" + "".join(f"{r:>6.2f}" for r in rho))
+    return lines
+
+
 def reached_at(history: list[tuple[float, float]], target: float) -> float:
     return next((t for t, hv in history if hv >= target - 1e-12), math.inf)
 
@@ -230,6 +256,8 @@ def main() -> None:
         started = time.time()
         recorded = record(dataset, args.trials, args.epochs, args.seed, path)
         print(f"{dataset}: {len(recorded)} curves ({time.time() - started:.0f} s)", flush=True)
+        print(f"{dataset}: rank correlation with the final validation accuracy")
+        print("\n".join(rank_agreement(recorded, args.epochs)), flush=True)
         ratios: dict[str, list[float]] = {r.name: [] for r in rules}
         at_time: dict[str, list[float]] = {r.name: [] for r in rules}
         baseline_hv = []

@@ -7,7 +7,7 @@ this file for the product's `search` package):
     .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
         [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
-        [--rung-metric accuracy|train_loss] [--resume-trials 10] [--out runs.json]
+        [--rung-metric accuracy|train_loss|val_loss] [--resume-trials 10] [--out runs.json]
     .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
 On 2 cores the defaults take 65 minutes to 1 hour 50 minutes (6 kill-and-resume jobs of about
 a minute, then 36 jobs of 1.2-2.5 minutes, seed by seed), and over 6 hours on a slower machine
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--rung-metric",
-        choices=["accuracy", "train_loss"],
+        choices=["accuracy", "train_loss", "val_loss"],
         help="what early stopping ranks a rung by (default: the job spec's)",
     )
     parser.add_argument(

@@ -18,7 +18,7 @@ Direction = Literal["minimize", "maximize"]
 
 # How multi-objective ASHA orders the trials of one front at a rung (search/schedulers.py).
 PromoteBy = Literal["hypervolume", "crowding"]
-RungMetric = Literal["train_loss", "accuracy"]
+RungMetric = Literal["accuracy", "train_loss", "val_loss"]
 
 # Direction of each objective; accuracy is the only one to maximise.
 DIRECTIONS: dict[str, Direction] = {

@@ -73,14 +73,14 @@ def rung_winners(points: Sequence[Sequence[float]], keep: int, by: PromoteBy) ->
 
 def rung_values(values: dict[str, float], rung_metric: RungMetric) -> dict[str, float]:
     """What a rung compares: the reported values, with accuracy estimated from the epoch's
-    training loss when `rung_metric` says so (none when the loss is missing). exp(-loss) is the
-    geometric mean of the probability the network gives the true class, in [0, 1] as accuracy
-    is, and ranks trials as their loss does."""
+    training or validation loss when `rung_metric` names one (none when that loss is missing).
+    exp(-loss) is the geometric mean of the probability the network gives the true class, in
+    [0, 1] as accuracy is, and ranks trials as their loss does."""
     if rung_metric == "accuracy":
         return values
     estimated = {k: v for k, v in values.items() if k != "accuracy"}
-    if "train_loss" in values:
-        estimated["accuracy"] = math.exp(-float(values["train_loss"]))
+    if values.get(rung_metric) is not None:
+        estimated["accuracy"] = math.exp(-float(values[rung_metric]))
     return estimated
 
 
@@ -151,7 +151,7 @@ def make_scheduler(
         return ASHAScheduler(
             time_attr=TIME_ATTR,
             metric=spec.rung_metric,
-            mode="min" if spec.rung_metric == "train_loss" else "max",
+            mode="max" if spec.rung_metric == "accuracy" else "min",  # a loss
             max_t=max_epochs,
             grace_period=spec.grace_for(max_epochs),
             reduction_factor=spec.reduction_factor,

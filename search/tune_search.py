@@ -52,6 +52,7 @@ CURVE_KEYS = (
     "epoch",
     "train_loss",
     "accuracy",
+    "val_loss",
     "spike_rate",
     "energy",
     "sops",

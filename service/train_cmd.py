@@ -44,8 +44,10 @@ def dataset_ref(name: str) -> tuple[DatasetRef, Path]:
 
 def _epoch_line(m: EpochMetrics, epochs: int) -> str:
     test = "" if m.test_accuracy is None else f"  test acc {m.test_accuracy:.4f}"
+    val_loss = "" if m.val_loss is None else f"  val loss {m.val_loss:.4f}"
     return (
-        f"epoch {m.epoch:>3}/{epochs}  loss {m.train_loss:.4f}  val acc {m.accuracy:.4f}  "
+        f"epoch {m.epoch:>3}/{epochs}  loss {m.train_loss:.4f}{val_loss}  "
+        f"val acc {m.accuracy:.4f}  "
         f"spike rate {m.spike_rate:.4f}  energy {m.energy / 1e6:.3f} uJ  "
         f"{m.epoch_time_s:.1f} s{test}"
     )

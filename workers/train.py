@@ -6,8 +6,8 @@ The loss is the budget's choice (workers/losses.py): cross-entropy of the time-a
 with the same seed and trained by the same optimizer, but they never touch evaluation, metrics,
 spike rates or the returned model, which is the deployable network alone.
 
-After every epoch: validation accuracy (with batch-norm statistics recomputed while the run is
-young, workers/norm_stats.py), spike rate, energy, SOPs and epoch time go to
+After every epoch: validation accuracy and loss (with batch-norm statistics recomputed while
+the run is young, workers/norm_stats.py), spike rate, energy, SOPs and epoch time go to
 `on_epoch`, which may ask to stop. After the last epoch of the budget the test accuracy is
 measured too (never before, and never shown to a sampler).
 
@@ -24,9 +24,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from spaces.arch import ArchSpec
 from spaces.build import build_model
@@ -63,6 +65,9 @@ class EpochMetrics:
     energy_ann: float = 0.0  # pJ, an ANN of the same shape
     final: bool = False  # the last epoch of the full budget
     test_accuracy: float | None = None  # only when final
+    # Cross-entropy of the time-averaged output on the validation split, without label
+    # smoothing. None only in curves checkpointed before it was measured.
+    val_loss: float | None = None
 
     def as_dict(self) -> dict[str, float | int | bool | None]:
         return dict(self.__dict__)
@@ -84,16 +89,32 @@ EpochCallback = Callable[[EpochMetrics, nn.Module], bool | None]
 CheckpointCallback = Callable[[TrainState], None]
 
 
+class Evaluation(NamedTuple):
+    accuracy: float
+    spike_rate: float
+    loss: float  # mean cross-entropy, no label smoothing
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(accuracy, spike rate) of `model` in eval mode on (x, y)."""
+def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+    """Accuracy, spike rate and loss of `model` in eval mode on (x, y), in one pass."""
     model.eval()
     correct = 0
+    loss_sum = 0.0
     with SpikeMonitor(model) as monitor:
         for start in range(0, len(y), EVAL_BATCH):
             logits = model(x[start : start + EVAL_BATCH])
-            correct += int((logits.argmax(1) == y[start : start + EVAL_BATCH]).sum())
-    return correct / max(1, len(y)), monitor.rate
+            labels = y[start : start + EVAL_BATCH]
+            correct += int((logits.argmax(1) == labels).sum())
+            loss_sum += float(F.cross_entropy(logits.float(), labels, reduction="sum"))
+    samples = max(1, len(y))
+    return Evaluation(correct / samples, monitor.rate, loss_sum / samples)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, spike rate) of `model` in eval mode on (x, y)."""
+    accuracy, spike_rate, _ = measure(model, x, y)
+    return accuracy, spike_rate
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -177,7 +198,7 @@ def train_and_evaluate(
             # Eval-mode statistics of the current weights, not of a young running average
             # (workers/norm_stats.py).
             recalibrate(model, data.x_train[:RECALIBRATION_SAMPLES])
-        accuracy, spike_rate = evaluate(model, data.x_val, data.y_val)
+        accuracy, spike_rate, val_loss = measure(model, data.x_val, data.y_val)
         costs = measure_costs(model, data.x_val[:COST_SAMPLES])
         final = epoch == budget.epochs
         test_accuracy = evaluate(model, data.x_test, data.y_test)[0] if final else None
@@ -194,6 +215,7 @@ def train_and_evaluate(
             energy_ann=costs.energy_ann_pj,
             final=final,
             test_accuracy=test_accuracy,
+            val_loss=val_loss,
         )
         result.curve.append(metrics)
         if on_checkpoint is not None and checkpoint_due(budget, epoch):

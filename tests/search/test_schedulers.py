@@ -129,6 +129,15 @@ def test_rung_values_estimate_accuracy_from_the_training_loss() -> None:
     assert "accuracy" not in rung_values({"accuracy": 0.3}, "train_loss")
 
 
+def test_rung_values_estimate_accuracy_from_the_validation_loss() -> None:
+    reported = {"accuracy": 0.3, "params": 1e4, "train_loss": 1.2, "val_loss": 0.7}
+    assert rung_values(reported, "val_loss")["accuracy"] == pytest.approx(math.exp(-0.7))
+    # The training loss is no stand-in for a missing validation loss (a curve checkpointed
+    # before it was measured holds None).
+    assert "accuracy" not in rung_values({"accuracy": 0.3, "train_loss": 1.2}, "val_loss")
+    assert "accuracy" not in rung_values({"train_loss": 1.2, "val_loss": None}, "val_loss")  # type: ignore[dict-item]
+
+
 def test_mo_asha_on_training_loss_ranks_by_the_loss_not_the_reported_accuracy() -> None:
     """The same two results, judged by accuracy and by training loss, give opposite verdicts:
     b's validation accuracy dipped at the rung while its loss fell further than a's."""
@@ -174,6 +183,9 @@ def test_make_scheduler() -> None:
     assert (asha._metric, asha._mode) == ("train_loss", "min")
     mo = make_scheduler(EarlyStopping(kind="mo_asha", rung_metric="train_loss"), objectives, 8)
     assert isinstance(mo, MultiObjectiveASHA) and mo.rung_metric == "train_loss"
+    asha = make_scheduler(EarlyStopping(kind="asha", rung_metric="val_loss"), objectives, 8)
+    assert isinstance(asha, AsyncHyperBandScheduler)
+    assert (asha._metric, asha._mode) == ("val_loss", "min")
 
 
 def test_default_rungs_start_at_three_tenths_of_the_budget() -> None:

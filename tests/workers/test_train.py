@@ -86,6 +86,7 @@ def test_curve_has_one_entry_per_epoch(small: Splits) -> None:
             "energy_ann",
             "final",
             "test_accuracy",
+            "val_loss",
         }
         # The first layers cost MACs whatever the spikes; at T=2 a FLOP costs the SNN at most
         # 2 x 0.9 pJ against the ANN's 4.6 pJ.
@@ -98,6 +99,13 @@ def test_curve_has_one_entry_per_epoch(small: Splits) -> None:
     acc, rate = evaluate(result.model, small.x_val, small.y_val)
     assert acc == curve[-1].accuracy and rate == curve[-1].spike_rate
     assert evaluate(result.model, small.x_test, small.y_test)[0] == curve[-1].test_accuracy
+    # The validation loss is the plain cross-entropy of the whole split's time-averaged logits,
+    # however the evaluation batches it.
+    with torch.no_grad():
+        logits = result.model(small.x_val)
+    expected = float(torch.nn.functional.cross_entropy(logits, small.y_val))
+    assert curve[-1].val_loss == pytest.approx(expected, rel=1e-5)
+    assert all(m.val_loss is not None and m.val_loss > 0 for m in curve)
     costs = measure_costs(result.model, small.x_val[:COST_SAMPLES])
     assert costs.energy_snn_pj == curve[-1].energy and costs.sops == curve[-1].sops
 
