@@ -247,7 +247,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args.curves_dir.mkdir(parents=True, exist_ok=True)
     header = (
-        f"{'data':<6} {'rule':<22} {'t to random / random t':>22} {'orders <= 0.5':>13} "
+        f"{'data':<6} {'rule':<26} {'t to random / random t':>22} {'orders <= 0.5':>13} "
         f"{'hv at random t':>14} {'random hv':>9}"
     )
     lines = [header, "-" * len(header)]
@@ -275,7 +275,7 @@ def main() -> None:
         for rule in rules:
             r = ratios[rule.name]
             lines.append(
-                f"{dataset:<6} {rule.name:<22} {statistics.median(r):>22.2f} "
+                f"{dataset:<6} {rule.name:<26} {statistics.median(r):>22.2f} "
                 f"{sum(x <= 0.5 for x in r) / len(r):>13.0%} "
                 f"{statistics.mean(at_time[rule.name]):>14.4f} "
                 f"{statistics.mean(baseline_hv):>9.4f}"
