@@ -93,6 +93,8 @@ def synthetic_trials(
                 {
                     "epoch": float(epoch),
                     "train_loss": 2.3 * math.exp(-epoch / 3) + rng.random() * 0.05,
+                    # No draw of its own: the rest of the synthetic study stays as it was.
+                    "val_loss": 2.4 * math.exp(-epoch / 3.5) + 0.1,
                     "accuracy": round(reached, 4),
                     "spike_rate": 0.05 + 0.25 * rng.random(),
                     "epoch_time_s": params / 4000 + rng.random(),

@@ -142,7 +142,9 @@ def test_front_axes_colour_and_click(page: Any, server: Server, screenshots: Pat
     expect(detail).to_be_visible()
     expect(page.locator("#detail-title")).to_have_text(re.compile(r"^Trial \d+ · complete$"))
     expect(page.locator("#arch .block").first).to_be_visible()
-    expect(page.locator("#curve-chart .scatterlayer .trace")).to_have_count(3)
+    # Validation accuracy, spike rate, training and validation loss.
+    expect(page.locator("#curve-chart .scatterlayer .trace")).to_have_count(4)
+    expect(page.locator("#curve-chart .legend")).to_contain_text("validation loss")
     page.screenshot(path=str(screenshots / "job-trial.png"), full_page=True)
 
 

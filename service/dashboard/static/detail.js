@@ -93,8 +93,11 @@ export class TrialDetail {
       series("accuracy", "validation accuracy", "y", "#2f6fde"),
       series("spike_rate", "spike rate", "y", "#bf3989"),
       series("train_loss", "training loss", "y2", "#57606a"),
-      series("val_loss", "validation loss", "y2", "#9a6700"),
     ];
+    // Curves recorded before the validation loss was measured have none: no empty legend entry.
+    if (curve.some((p) => p.val_loss != null)) {
+      traces.push(series("val_loss", "validation loss", "y2", "#9a6700"));
+    }
     const layout = {
       margin: { l: 50, r: 50, t: 10, b: 40 },
       xaxis: { title: { text: "epoch" }, dtick: epochs.length < 15 ? 1 : undefined },
