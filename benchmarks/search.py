@@ -63,13 +63,13 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import optuna
 
 from benchmarks.search_jobs import Run, job, run_one, write_sequences
 from benchmarks.search_resume import KILL_AFTER_COMPLETE, ResumeRow, kill_and_resume
-from search.job_spec import DEFAULT_GRACE_TENTHS
+from search.job_spec import DEFAULT_GRACE_TENTHS, RungMetric
 
 SAMPLERS = ["random", "nsga2", "tpe"]
 SCHEDULERS = ["none", "mo_asha"]
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--rung-metric",
-        choices=["accuracy", "train_loss", "val_loss"],
+        choices=get_args(RungMetric),
         help="what early stopping ranks a rung by (default: the job spec's)",
     )
     parser.add_argument(

@@ -99,16 +99,17 @@ class Evaluation(NamedTuple):
 def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
     """Accuracy, spike rate and loss of `model` in eval mode on (x, y), in one pass."""
     model.eval()
-    correct = 0
-    loss_sum = 0.0
+    # Summed on the device and read once: a read per batch would wait for the GPU every batch.
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
     with SpikeMonitor(model) as monitor:
         for start in range(0, len(y), EVAL_BATCH):
             logits = model(x[start : start + EVAL_BATCH])
             labels = y[start : start + EVAL_BATCH]
-            correct += int((logits.argmax(1) == labels).sum())
-            loss_sum += float(F.cross_entropy(logits.float(), labels, reduction="sum"))
+            correct += (logits.argmax(1) == labels).sum()
+            loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum")
     samples = max(1, len(y))
-    return Evaluation(correct / samples, monitor.rate, loss_sum / samples)
+    return Evaluation(int(correct) / samples, monitor.rate, float(loss_sum) / samples)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
