@@ -7,7 +7,7 @@ this file for the product's `search` package):
     .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
         [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
-        [--rung-metric accuracy|train_loss|val_loss] [--resume-trials 10] [--out runs.json]
+        [--rung-metric accuracy,train_loss,val_loss] [--resume-trials 10] [--out runs.json]
     .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
 On 2 cores the defaults take 65 minutes to 1 hour 50 minutes (6 kill-and-resume jobs of about
 a minute, then 36 jobs of 1.2-2.5 minutes, seed by seed), and over 6 hours on a slower machine
@@ -45,6 +45,11 @@ importing torch and loading the data for each of the first two trials) pass befo
 ends, whatever the sampler: a fixed fifth of random's wall time that no sampler can win back.
 Trials of 10 epochs (a 2-minute job) are closer to what a search runs, and still shorter than
 the 30 s trial of the overhead target.
+
+What a rung ranks by (--rung-metric): one of the job spec's rung metrics, or several,
+comma-separated, to run each early-stopping configuration once per metric against the same
+random-search baselines (the table's "rungs by" column): with one metric a run, random search
+would have to reproduce the same hypervolume and wall time in every run for the runs to compare.
 
 Kill and resume (benchmarks/search_resume.py). For each data set and seed, a job of
 --resume-trials trials of the last sampler and scheduler named (TPE with multi-objective ASHA by
@@ -85,7 +90,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--datasets", default="digits,seq")
-    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="random is always run")
+    parser.add_argument(
+        "--samplers",
+        default=",".join(SAMPLERS),
+        help="random search without a scheduler, the baseline, is always run; with a "
+        "scheduler only when named",
+    )
     parser.add_argument(
         "--schedulers",
         default=",".join(SCHEDULERS),
@@ -102,8 +112,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--rung-metric",
-        choices=get_args(RungMetric),
-        help="what early stopping ranks a rung by (default: the job spec's)",
+        type=rung_metrics,
+        help="what early stopping ranks a rung by, one or several comma-separated of "
+        f"{','.join(get_args(RungMetric))}: each early-stopping configuration runs once per "
+        "metric (default: the job spec's)",
     )
     parser.add_argument(
         "--budget",
@@ -127,6 +139,18 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def rung_metrics(text: str) -> list[str]:
+    """--rung-metric's value: rung metrics, comma-separated, each one the job spec knows."""
+    known = get_args(RungMetric)
+    metrics = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose one or more, comma-separated, of {', '.join(known)}"
+        )
+    return list(dict.fromkeys(metrics))
+
+
 class Results:
     """Every job's results, written to --out after each job: a long run cut short keeps them."""
 
@@ -147,30 +171,44 @@ class Results:
 
 
 def run_hypervolume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
-    samplers = ["random", *(s for s in args.samplers.split(",") if s != "random")]
+    named = args.samplers.split(",")
+    samplers = ["random", *(s for s in named if s != "random")]
     requested = args.schedulers.split(",")
     schedulers = ["none", *(s for s in requested if s != "none")]
+    # None: the job spec's default decides what a rung ranks by.
+    metrics: list[str | None] = args.rung_metric or [None]
     # Seeds outermost: a run cut short still holds whole seeds, of every data set.
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for dataset in args.datasets.split(","):
             random_search_s: float | None = None
             for sampler in samplers:
-                for scheduler in schedulers:
+                for scheduler, metric in scheduler_variants(schedulers, metrics):
                     baseline = sampler == "random" and scheduler == "none"
-                    if not baseline and scheduler not in requested:
+                    if not baseline and (scheduler not in requested or sampler not in named):
                         continue
                     budget_s = None if baseline or args.budget == "trials" else random_search_s
-                    spec = job(dataset, sampler, scheduler, seed, args, budget_s)
+                    spec = job(dataset, sampler, scheduler, seed, args, budget_s, metric)
                     wall, search_s, history, overhead = run_one(spec, work, results.next_job_id())
                     if baseline:
                         random_search_s = search_s
-                    run = Run(dataset, sampler, scheduler, seed, wall, history, overhead)
+                    run = Run(dataset, sampler, scheduler, seed, wall, history, overhead, metric)
                     results.add("runs", run)
                     print(
                         f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
-                        f"{wall:6.1f} s  hv {run.final_hv:.4f}",
+                        f"{metric or '':<10} {wall:6.1f} s  hv {run.final_hv:.4f}",
                         flush=True,
                     )
+
+
+def scheduler_variants(
+    schedulers: list[str], metrics: list[str | None]
+) -> list[tuple[str, str | None]]:
+    """(scheduler, rung metric) pairs: no scheduler once, every other once per metric."""
+    return [
+        pair
+        for s in schedulers
+        for pair in ([(s, None)] if s == "none" else [(s, m) for m in metrics])
+    ]
 
 
 def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
@@ -178,10 +216,11 @@ def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> N
     hypervolume table is about), for a fixed number of trials."""
     sampler = args.samplers.split(",")[-1]
     scheduler = args.schedulers.split(",")[-1]
+    metric = args.rung_metric[-1] if args.rung_metric else None
     resume_args = argparse.Namespace(**{**vars(args), "trials": args.resume_trials})
     for dataset in args.datasets.split(","):
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            spec = job(dataset, sampler, scheduler, seed, resume_args)
+            spec = job(dataset, sampler, scheduler, seed, resume_args, rung_metric=metric)
             database_url = f"sqlite:///{work}/resume.db"
             row = kill_and_resume(spec, dataset, work, results.next_job_id(), database_url)
             results.add("resume", row)
@@ -249,22 +288,27 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         f"2 at a time, seeds {', '.join(map(str, seeds))}; hypervolume of full-budget trials "
         "(normalised, reference 1)"
     )
-    # Saved runs from before the option hold no rung_metric: they ran the default.
     grace = settings.get("grace") or "default"
-    rung_metric = settings.get("rung_metric") or "default"
-    print(
-        f"early stopping: grace {grace}, reduction factor {settings['reduction_factor']}, "
-        f"rungs ranked by {rung_metric}"
-    )
+    print(f"early stopping: grace {grace}, reduction factor {settings['reduction_factor']}")
     header = (
-        f"{'data':<6} {'sampler':<7} {'sched':<7} {'final hv':>14} {'wall s':>8} "
-        f"{'t to random s':>13} {'/ random wall':>13} {'per seed':<16} {'overhead s':>10} "
-        f"{'of 30 s':>7}"
+        f"{'data':<6} {'sampler':<7} {'sched':<7} {'rungs by':<10} {'final hv':>14} "
+        f"{'wall s':>8} {'t to random s':>13} {'/ random wall':>13} {'per seed':<16} "
+        f"{'overhead s':>10} {'of 30 s':>7}"
     )
     print(header)
     print("-" * len(header))
-    configurations = list(dict.fromkeys((r.dataset, r.sampler, r.scheduler) for r in runs))
-    for dataset, sampler, scheduler in configurations:
+    # Runs saved before a run could hold several metrics have no rung_metric of their own: the
+    # run's one metric (a string in its settings) decided, or the job spec's default.
+    saved_metric = settings.get("rung_metric")
+    run_metric = saved_metric if isinstance(saved_metric, str) else "default"
+
+    def rungs_by(run: Run) -> str:
+        return "-" if run.scheduler == "none" else run.rung_metric or run_metric
+
+    configurations = list(
+        dict.fromkeys((r.dataset, r.sampler, r.scheduler, rungs_by(r)) for r in runs)
+    )
+    for dataset, sampler, scheduler, metric in configurations:
         baseline = {
             r.seed: r
             for r in runs
@@ -273,7 +317,8 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         group = [
             r
             for r in runs
-            if (r.dataset, r.sampler, r.scheduler) == (dataset, sampler, scheduler)
+            if (r.dataset, r.sampler, r.scheduler, rungs_by(r))
+            == (dataset, sampler, scheduler, metric)
             and r.seed in baseline
         ]
         if not group:
@@ -284,7 +329,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         per_trial = statistics.median(o for r in group for o in r.overhead_s)
         spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
         print(
-            f"{dataset:<6} {sampler:<7} {scheduler:<7} "
+            f"{dataset:<6} {sampler:<7} {scheduler:<7} {metric:<10} "
             f"{statistics.mean(hvs):>7.4f}±{spread:<6.4f} "
             f"{statistics.mean(r.wall_s for r in group):>8.1f} "
             f"{statistics.median(reach):>13.1f} {statistics.median(ratio):>13.2f} "

@@ -33,6 +33,7 @@ class Run:
     wall_s: float
     history: list[tuple[float, float]]  # (seconds since start, hypervolume)
     overhead_s: list[float]
+    rung_metric: str | None = None  # None: no scheduler, or the job spec's default
 
     @property
     def final_hv(self) -> float:
@@ -73,6 +74,7 @@ def job(
     seed: int,
     args: argparse.Namespace,
     time_budget_s: float | None = None,
+    rung_metric: str | None = None,
 ) -> JobSpec:
     ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
     return JobSpec.model_validate(
@@ -98,7 +100,7 @@ def job(
                 "grace_epochs": args.grace,
                 "reduction_factor": args.reduction_factor,
                 # Left out when not asked, so the job spec's default decides.
-                **({"rung_metric": args.rung_metric} if args.rung_metric else {}),
+                **({"rung_metric": rung_metric} if rung_metric else {}),
             },
         }
     )
