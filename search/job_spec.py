@@ -56,11 +56,11 @@ class EarlyStopping(BaseModel):
     # What a rung ranks trials by for accuracy: the epoch's validation accuracy (the default),
     # its training loss or its validation loss. On the npz sequence set, epoch-3 validation
     # accuracy ranks final accuracy poorly (Spearman 0.60 over 150 random trials, against 0.88
-    # for the training loss; benchmarks/early_stopping_replay.py), and TPE with mo_asha
-    # reached random search's hypervolume in 0.42 of its time by validation loss, 0.45 by
-    # training loss, 0.58 by accuracy; on digits accuracy did best (0.41, against 0.86 and
-    # 0.68; benchmarks/search.py, 3 seeds each). Accuracy stays the default: it is what the
-    # front is made of, and no loss won on both sets.
+    # for the training loss; benchmarks/early_stopping_replay.py), yet over 7 seeds TPE with
+    # mo_asha reached random search's hypervolume in 0.72 of its time (median) by accuracy,
+    # 0.55 by validation loss and 0.93 by training loss; on digits in 0.55, 0.74 and 0.66
+    # (benchmarks/search.py, 2026-12-06). Accuracy stays the default: it is what the front is
+    # made of, and no loss did better on both sets.
     rung_metric: RungMetric = "accuracy"
 
     def grace_for(self, max_epochs: int) -> int:
