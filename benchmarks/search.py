@@ -52,9 +52,10 @@ random-search baselines (the table's "rungs by" column): with one metric a run, 
 would have to reproduce the same hypervolume and wall time in every run for the runs to compare.
 
 Kill and resume (benchmarks/search_resume.py). For each data set and seed, a job of
---resume-trials trials of the last sampler and scheduler named (TPE with multi-objective ASHA by
-default) runs in a driver process that is killed with SIGKILL once 3 trials have finished and
-another is in the middle of its training; a new driver then runs the job on the same study. The
+--resume-trials trials of the last sampler, scheduler and rung metric named (TPE with
+multi-objective ASHA by default) runs in a driver process that is killed with SIGKILL once 3
+trials have finished and another is in the middle of its training; a new driver then runs the
+job on the same study. The
 table gives the finished trials at the kill, the interrupted trials (failed and retried), the
 finished trials at the end (the target: exactly the requested number), and how many of the
 trials finished before the kill are unchanged after it (the target: all).
@@ -212,8 +213,8 @@ def scheduler_variants(
 
 
 def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
-    """Each kill-and-resume job runs the last sampler and scheduler named (the ones that the
-    hypervolume table is about), for a fixed number of trials."""
+    """Each kill-and-resume job runs the last sampler, scheduler and rung metric named (the ones
+    that the hypervolume table is about), for a fixed number of trials."""
     sampler = args.samplers.split(",")[-1]
     scheduler = args.schedulers.split(",")[-1]
     metric = args.rung_metric[-1] if args.rung_metric else None

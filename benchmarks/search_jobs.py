@@ -1,6 +1,6 @@
 """The jobs of benchmarks/search.py's hypervolume runs: each configuration (data set, sampler,
-scheduler, seed) as a job spec, run through the product's driver, and read back from its study
-as a hypervolume history and the overhead of each trial."""
+scheduler, what a rung ranks by, seed) as a job spec, run through the product's driver, and
+read back from its study as a hypervolume history and the overhead of each trial."""
 
 from __future__ import annotations
 
@@ -79,7 +79,16 @@ def job(
     ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
     return JobSpec.model_validate(
         {
-            "name": f"bench-{dataset}-{sampler}-{scheduler}-{seed}",
+            "name": "-".join(
+                [
+                    "bench",
+                    dataset,
+                    sampler,
+                    scheduler,
+                    *([rung_metric] if rung_metric else []),
+                    str(seed),
+                ]
+            ),
             "dataset": ref,
             # Under a time budget n_trials is only a ceiling, high enough that time decides: an
             # early-stopping scheduler's trials can cost a tenth of a full one (3 x n_trials

@@ -56,11 +56,12 @@ class EarlyStopping(BaseModel):
     # What a rung ranks trials by for accuracy: the epoch's validation accuracy (the default),
     # its training loss or its validation loss. On the npz sequence set, epoch-3 validation
     # accuracy ranks final accuracy poorly (Spearman 0.60 over 150 random trials, against 0.88
-    # for the training loss; benchmarks/early_stopping_replay.py), yet over 7 seeds TPE with
-    # mo_asha reached random search's hypervolume in 0.72 of its time (median) by accuracy,
-    # 0.55 by validation loss and 0.93 by training loss; on digits in 0.55, 0.74 and 0.66
-    # (benchmarks/search.py, 2026-12-06). Accuracy stays the default: it is what the front is
-    # made of, and no loss did better on both sets.
+    # for the training loss; benchmarks/early_stopping_replay.py), yet in the search the
+    # training loss did worst: over 7 seeds TPE with mo_asha reached random search's
+    # hypervolume in 0.93 of its time (median) by training loss, 0.55 by validation loss and
+    # 0.72 by accuracy; on digits in 0.66, 0.74 and 0.55 (benchmarks/search.py, 2026-12-06).
+    # Accuracy stays the default: it is what the front is made of, and no loss did better on
+    # both sets.
     rung_metric: RungMetric = "accuracy"
 
     def grace_for(self, max_epochs: int) -> int:
