@@ -51,24 +51,19 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
     def rungs_by(run: Run) -> str:
         return "-" if run.scheduler == "none" else run.rung_metric or run_metric
 
-    configurations = list(
-        dict.fromkeys((r.dataset, r.sampler, r.scheduler, rungs_by(r)) for r in runs)
-    )
-    for dataset, sampler, scheduler, metric in configurations:
-        baseline = {
-            r.seed: r
-            for r in runs
-            if r.dataset == dataset and r.sampler == "random" and r.scheduler == "none"
-        }
-        group = [
-            r
-            for r in runs
-            if (r.dataset, r.sampler, r.scheduler, rungs_by(r))
-            == (dataset, sampler, scheduler, metric)
-            and r.seed in baseline
-        ]
+    # Every configuration's runs, in the order the run met them, measured against the random
+    # search of the same data set and seed.
+    groups: dict[tuple[str, str, str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.dataset, r.sampler, r.scheduler, rungs_by(r)), []).append(r)
+    baselines = {
+        (r.dataset, r.seed): r for r in runs if r.sampler == "random" and r.scheduler == "none"
+    }
+    for (dataset, sampler, scheduler, metric), members in groups.items():
+        group = [r for r in members if (dataset, r.seed) in baselines]
         if not group:
             continue
+        baseline = {r.seed: baselines[(dataset, r.seed)] for r in group}
         hvs = [r.final_hv for r in group]
         reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
         ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
