@@ -7,12 +7,14 @@ this file for the product's `search` package):
     .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
         [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
+        [--startup-trials N]
         [--rung-metric accuracy,train_loss,val_loss] [--resume-trials 10] [--out runs.json]
     .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
 On 2 cores the defaults take 65 minutes to 1 hour 50 minutes (6 kill-and-resume jobs of about
 a minute, then 36 jobs of 1.2-2.5 minutes, seed by seed), and over 6 hours on a slower machine
 (2.3 and 10 minutes; importing torch takes 5 s there); --schedulers none about half; --quick a
-few minutes. A run cut short keeps what --out holds: --table-from prints its tables.
+few minutes. A run cut short keeps what --out holds: --table-from prints its tables. What
+earlier runs measured, with their commands: benchmarks/search_results.md.
 
 Hypervolume. Every configuration runs the product's driver (search.driver.run_job: Ray Tune,
 OptunaSearch on an SQLite study, the scheduler) on digits and on an npz data set generated here
@@ -110,6 +112,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
+    )
+    parser.add_argument(
+        "--startup-trials",
+        type=int,
+        help="TPE's and GP's random start-up trials (default: a quarter of --trials, "
+        "bounded, as a job of that many trials gets)",
     )
     parser.add_argument(
         "--rung-metric",
@@ -262,6 +270,7 @@ def describe(args: argparse.Namespace) -> dict[str, object]:
         "budget": args.budget,
         "grace": args.grace,
         "reduction_factor": args.reduction_factor,
+        "startup_trials": args.startup_trials,
         "rung_metric": args.rung_metric,
         "resume_trials": args.resume_trials,
     }

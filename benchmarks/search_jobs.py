@@ -58,12 +58,13 @@ def write_sequences(path: Path, seed: int = 0) -> None:
     np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
 
 
-def sampler_options(sampler: str, n_trials: int) -> dict[str, int]:
-    """The settings a job of n_trials would get by default, fixed."""
+def sampler_options(sampler: str, n_trials: int, startup: int | None = None) -> dict[str, int]:
+    """The settings a job of n_trials would get by default, fixed; `startup` replaces TPE's and
+    GP's random start-up when given."""
     if sampler in ("nsga2", "nsga3"):
         return {"population_size": population_size(n_trials)}
     if sampler in ("tpe", "gp"):
-        return {"n_startup_trials": startup_trials(n_trials)}
+        return {"n_startup_trials": startup_trials(n_trials) if startup is None else startup}
     return {}
 
 
@@ -95,7 +96,7 @@ def job(
             # ended such jobs at two thirds of their time, at 10 epochs a trial).
             "n_trials": args.trials if time_budget_s is None else TRIAL_CEILING * args.trials,
             "time_budget_s": time_budget_s,
-            "sampler_options": sampler_options(sampler, args.trials),
+            "sampler_options": sampler_options(sampler, args.trials, args.startup_trials),
             "max_concurrent": 2,
             "budget": {"epochs": args.epochs, "batch_size": 64},
             "sampler": sampler,

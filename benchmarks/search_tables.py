@@ -36,6 +36,8 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
     )
     grace = settings.get("grace") or "default"
     print(f"early stopping: grace {grace}, reduction factor {settings['reduction_factor']}")
+    if settings.get("startup_trials") is not None:  # runs saved before the option: the default
+        print(f"TPE's and GP's random start-up: {settings['startup_trials']} trials")
     header = (
         f"{'data':<6} {'sampler':<7} {'sched':<7} {'rungs by':<10} {'final hv':>14} "
         f"{'wall s':>8} {'t to random s':>13} {'/ random wall':>13} {'per seed':<16} "
