@@ -59,7 +59,7 @@ class EarlyStopping(BaseModel):
     # for the training loss; benchmarks/early_stopping_replay.py), yet in the search the
     # training loss did worst: over 7 seeds TPE with mo_asha reached random search's
     # hypervolume in 0.93 of its time (median) by training loss, 0.55 by validation loss and
-    # 0.72 by accuracy; on digits in 0.66, 0.74 and 0.55 (benchmarks/search.py, 2026-12-06).
+    # 0.72 by accuracy; on digits in 0.66, 0.74 and 0.55 (benchmarks/search_results.md).
     # Accuracy stays the default: it is what the front is made of, and no loss did better on
     # both sets.
     rung_metric: RungMetric = "accuracy"
