@@ -57,10 +57,10 @@ Kill and resume (benchmarks/search_resume.py). For each data set and seed, a job
 --resume-trials trials of the last sampler, scheduler and rung metric named (TPE with
 multi-objective ASHA by default) runs in a driver process that is killed with SIGKILL once 3
 trials have finished and another is in the middle of its training; a new driver then runs the
-job on the same study. The
-table gives the finished trials at the kill, the interrupted trials (failed and retried), the
-finished trials at the end (the target: exactly the requested number), and how many of the
-trials finished before the kill are unchanged after it (the target: all).
+job on the same study. The table gives the finished trials at the kill, the interrupted trials
+(failed and retried), the finished trials at the end (the target: exactly the requested
+number), and how many of the trials finished before the kill are unchanged after it (the
+target: all).
 """
 
 from __future__ import annotations

@@ -62,13 +62,15 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         (r.dataset, r.seed): r for r in runs if r.sampler == "random" and r.scheduler == "none"
     }
     for (dataset, sampler, scheduler, metric), members in groups.items():
-        group = [r for r in members if (dataset, r.seed) in baselines]
-        if not group:
+        pairs = [
+            (r, baselines[(dataset, r.seed)]) for r in members if (dataset, r.seed) in baselines
+        ]
+        if not pairs:
             continue
-        baseline = {r.seed: baselines[(dataset, r.seed)] for r in group}
+        group = [r for r, _ in pairs]
         hvs = [r.final_hv for r in group]
-        reach = [r.time_to(baseline[r.seed].final_hv) for r in group]
-        ratio = [t / baseline[r.seed].wall_s for t, r in zip(reach, group, strict=True)]
+        reach = [r.time_to(base.final_hv) for r, base in pairs]
+        ratio = [t / base.wall_s for t, (_, base) in zip(reach, pairs, strict=True)]
         per_trial = statistics.median(o for r in group for o in r.overhead_s)
         spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
         print(
