@@ -69,6 +69,7 @@ import argparse
 import dataclasses
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -86,12 +87,15 @@ SCHEDULERS = ["none", "mo_asha"]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 trials, 2 epochs, 1 seed")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument(
-        "--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1"
+        "--first-seed",
+        type=at_least(0),
+        default=0,
+        help="seeds first-seed .. first-seed + seeds - 1",
     )
-    parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--trials", type=at_least(1), default=30)
+    parser.add_argument("--epochs", type=at_least(1), default=10)
     parser.add_argument("--datasets", default="digits,seq")
     parser.add_argument(
         "--samplers",
@@ -106,16 +110,16 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--grace",
-        type=int,
+        type=at_least(1),
         help=f"early stopping's grace_epochs (default: the job spec's, "
         f"{DEFAULT_GRACE_TENTHS}/10 of the epochs)",
     )
     parser.add_argument(
-        "--reduction-factor", type=int, default=2, help="early stopping's reduction_factor"
+        "--reduction-factor", type=at_least(2), default=2, help="early stopping's reduction_factor"
     )
     parser.add_argument(
         "--startup-trials",
-        type=int,
+        type=at_least(0),
         help="TPE's and GP's random start-up trials (default: a quarter of --trials, "
         "bounded, as a job of that many trials gets)",
     )
@@ -134,7 +138,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--resume-trials",
-        type=int,
+        type=at_least(0),
         default=10,
         help="trials of each kill-and-resume job (0: no kill-and-resume jobs)",
     )
@@ -146,6 +150,22 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.seeds, args.trials, args.epochs, args.resume_trials = 1, 4, 2, 5
     return args
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer no smaller than `minimum`, refused before any job runs
+    (the job spec would refuse it too, but only once the random baselines had run)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the smallest allowed, {minimum}")
+        return value
+
+    return parse
 
 
 def rung_metrics(text: str) -> list[str]:
