@@ -101,7 +101,7 @@ def parse_args() -> argparse.Namespace:
         "--samplers",
         default=",".join(SAMPLERS),
         help="random search without a scheduler, the baseline, is always run; with a "
-        "scheduler only when named. tpe_cost: TPE with sampler_options.cost_aware",
+        "scheduler only when named",
     )
     parser.add_argument(
         "--schedulers",

@@ -21,8 +21,6 @@ from search.samplers import population_size, startup_trials
 from search.study import open_storage, study_name
 
 OBJECTIVES = ["accuracy", "params", "spike_rate"]
-# Benchmark names for a product sampler with an option set: (sampler, sampler_options).
-VARIANTS: dict[str, tuple[str, dict[str, object]]] = {"tpe_cost": ("tpe", {"cost_aware": True})}
 TRIAL_CEILING = 10  # n_trials of a job under a time budget, in random's n_trials
 
 
@@ -60,12 +58,9 @@ def write_sequences(path: Path, seed: int = 0) -> None:
     np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
 
 
-def sampler_options(sampler: str, n_trials: int, startup: int | None = None) -> dict[str, object]:
+def sampler_options(sampler: str, n_trials: int, startup: int | None = None) -> dict[str, int]:
     """The settings a job of n_trials would get by default, fixed; `startup` replaces TPE's and
-    GP's random start-up when given. A VARIANTS name gets its options too."""
-    if sampler in VARIANTS:
-        product, options = VARIANTS[sampler]
-        return {**sampler_options(product, n_trials, startup), **options}
+    GP's random start-up when given."""
     if sampler in ("nsga2", "nsga3"):
         return {"population_size": population_size(n_trials)}
     if sampler in ("tpe", "gp"):
@@ -104,7 +99,7 @@ def job(
             "sampler_options": sampler_options(sampler, args.trials, args.startup_trials),
             "max_concurrent": 2,
             "budget": {"epochs": args.epochs, "batch_size": 64},
-            "sampler": VARIANTS[sampler][0] if sampler in VARIANTS else sampler,
+            "sampler": sampler,
             "objectives": OBJECTIVES,
             "seed": seed,
             "space": {"dims": [16, 32, 48], "max_depth": 3, "time_steps": [1, 2, 4]},

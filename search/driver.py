@@ -128,7 +128,6 @@ def _run_round(
                     # earlier trials.
                     n_trials=spec.n_trials,
                     options=spec.sampler_options,
-                    time_budget_s=spec.time_budget_s,
                 )
             ),
             plan.seed,

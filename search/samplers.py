@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.cost_aware_tpe import CostAwareTPESampler
 from spaces.errors import SpecError
 
 SamplerName = Literal["nsga2", "nsga3", "tpe", "gp", "random"]
@@ -56,8 +55,6 @@ class SamplerOptions(BaseModel):
 
     population_size: int | None = Field(None, ge=2, le=10_000)  # nsga2, nsga3
     n_startup_trials: int | None = Field(None, ge=0, le=100_000)  # tpe, gp
-    # tpe: rank candidates by promise per second of training (search/cost_aware_tpe.py).
-    cost_aware: bool = False
 
     def problems(self, sampler: str) -> list[str]:
         """Options the named sampler does not take."""
@@ -66,8 +63,6 @@ class SamplerOptions(BaseModel):
             out.append(f"population_size applies to nsga2 and nsga3, not {sampler}")
         if self.n_startup_trials is not None and sampler not in ("tpe", "gp"):
             out.append(f"n_startup_trials applies to tpe and gp, not {sampler}")
-        if self.cost_aware and sampler != "tpe":
-            out.append(f"cost_aware applies to tpe, not {sampler}")
         return out
 
 
@@ -86,7 +81,6 @@ def make_sampler(
     constraints_func: ConstraintsFunc | None = None,
     n_trials: int = 100,
     options: SamplerOptions | None = None,
-    time_budget_s: float | None = None,
 ) -> optuna.samplers.BaseSampler:
     options = options or SamplerOptions()
     population = options.population_size or population_size(n_trials)
@@ -113,18 +107,15 @@ def make_sampler(
         # the depths that have the block, and without groups multivariate TPE models only the
         # parameters every trial has, drawing the rest one by one; constant_liar: several
         # trials run at once and must not all be drawn near the same point.
-        tpe: dict[str, Any] = {
-            "seed": seed,
-            "multivariate": True,
-            "group": True,
-            "constant_liar": True,
-            "n_startup_trials": startup,
-            "constraints_func": constraints_func,
-        }
         with _experimental_chosen_knowingly():
-            if options.cost_aware:
-                return CostAwareTPESampler(n_trials=n_trials, time_budget_s=time_budget_s, **tpe)
-            return optuna.samplers.TPESampler(**tpe)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+                n_startup_trials=startup,
+                constraints_func=constraints_func,
+            )
     if name == "gp":
         return optuna.samplers.GPSampler(
             seed=seed,

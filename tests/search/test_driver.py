@@ -45,22 +45,6 @@ def test_every_sampler_runs_a_job_through_ray_tune(sampler: str, tmp_path: Path)
     assert sum(r.state == "complete" for r in listed) == 3, listed
 
 
-def test_cost_aware_tpe_runs_a_job_through_ray_tune(tmp_path: Path) -> None:
-    """Three random start-up trials, then two draws that weigh their epoch cost: the model is
-    fitted on the curves the first trials wrote, through the define-by-run space's groups."""
-    spec = _spec(
-        n_trials=5,
-        sampler="tpe",
-        sampler_options={"n_startup_trials": 3, "cost_aware": True},
-        budget={"epochs": 1, "batch_size": 128},
-        space={**TINY_SPACE, "dims": [8, 16], "time_steps": [1, 2]},
-    )
-    config = driver_config(tmp_path)
-    run_job(1, spec, config)
-    listed, _ = list_trials(open_storage(config.database_url), 1, OBJECTIVES, limit=100, offset=0)
-    assert sum(r.state == "complete" for r in listed) == 5, listed
-
-
 def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) -> None:
     """Grace 1 epoch, eta 2, budget 3 epochs: of the trials that reach the first rung, those
     behind on the front stop after 1 epoch. They stay in the study, tagged, with their curve,
