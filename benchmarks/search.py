@@ -73,12 +73,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
+import annotated_types
 import optuna
+from pydantic import BaseModel
 
 from benchmarks.search_jobs import Run, job, run_one, write_sequences
 from benchmarks.search_resume import ResumeRow, kill_and_resume
 from benchmarks.search_tables import print_tables
-from search.job_spec import DEFAULT_GRACE_TENTHS, RungMetric
+from search.job_spec import DEFAULT_GRACE_TENTHS, EarlyStopping, JobSpec, RungMetric
+from search.samplers import SamplerOptions
+from workers.budget import Budget
 
 SAMPLERS = ["random", "nsga2", "tpe"]
 SCHEDULERS = ["none", "mo_asha"]
@@ -90,12 +94,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument(
         "--first-seed",
-        type=at_least(0),
+        type=at_least(spec_minimum(JobSpec, "seed")),
         default=0,
         help="seeds first-seed .. first-seed + seeds - 1",
     )
-    parser.add_argument("--trials", type=at_least(1), default=30)
-    parser.add_argument("--epochs", type=at_least(1), default=10)
+    parser.add_argument("--trials", type=at_least(spec_minimum(JobSpec, "n_trials")), default=30)
+    parser.add_argument("--epochs", type=at_least(spec_minimum(Budget, "epochs")), default=10)
     parser.add_argument("--datasets", default="digits,seq")
     parser.add_argument(
         "--samplers",
@@ -110,16 +114,19 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--grace",
-        type=at_least(1),
+        type=at_least(spec_minimum(EarlyStopping, "grace_epochs")),
         help=f"early stopping's grace_epochs (default: the job spec's, "
         f"{DEFAULT_GRACE_TENTHS}/10 of the epochs)",
     )
     parser.add_argument(
-        "--reduction-factor", type=at_least(2), default=2, help="early stopping's reduction_factor"
+        "--reduction-factor",
+        type=at_least(spec_minimum(EarlyStopping, "reduction_factor")),
+        default=2,
+        help="early stopping's reduction_factor",
     )
     parser.add_argument(
         "--startup-trials",
-        type=at_least(0),
+        type=at_least(spec_minimum(SamplerOptions, "n_startup_trials")),
         help="TPE's and GP's random start-up trials (default: a quarter of --trials, "
         "bounded, as a job of that many trials gets)",
     )
@@ -150,6 +157,15 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.seeds, args.trials, args.epochs, args.resume_trials = 1, 4, 2, 5
     return args
+
+
+def spec_minimum(model: type[BaseModel], field: str) -> int:
+    """The smallest value the job spec allows in `field` of `model` (its pydantic ge=), so the
+    options below refuse what a job would, without copying the bounds."""
+    for constraint in model.model_fields[field].metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            return int(constraint.ge)  # type: ignore[call-overload]  # annotated_types types ge as SupportsGe
+    raise ValueError(f"{model.__name__}.{field} has no lower bound")
 
 
 def at_least(minimum: int) -> Callable[[str], int]:
