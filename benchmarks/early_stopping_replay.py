@@ -4,7 +4,7 @@ promotion rule reach random search's hypervolume soonest, without running a job 
 Run by hand (2 cores: recording takes 10-15 minutes a data set; a replay a few minutes):
     .venv/bin/python -m benchmarks.early_stopping_replay [--trials 150] [--epochs 10]
         [--datasets digits,seq] [--orders 20] [--curves-dir DIR]
-        [--rules hypervolume:1:2,crowding:1:2,hypervolume:1:2:accuracy:time,...]
+        [--rules hypervolume:1:2,crowding:1:2,...]
 
 Recording: a random-search job of --trials trials of --epochs epochs each, every trial trained
 to the end (no scheduler), through the product's driver, on the same data sets and space as
@@ -12,17 +12,16 @@ benchmarks/search.py; every trial's per-epoch validation accuracy and loss, trai
 spike rate and epoch time are kept (in --curves-dir, reused when present). Random search draws
 independently, so any order of the recorded trials is a random search's order.
 
-Replay, for each of --orders random orders of the recorded trials: 2 workers take trials in that
-order and train them epoch by epoch (each epoch lasting its recorded time, plus a fixed 0.3 s a
-trial, the measured orchestration overhead); the product's MultiObjectiveASHA
-(search/schedulers.py) decides at every epoch, exactly as in a job, with rungs counted in epochs
-or, for a rule whose fifth field is `time`, in seconds of training (each epoch lasting its
-recorded time; search/rung_resource.py). The baseline is random search without early stopping:
-the first 30 trials of the same order, run to the end. For each rule: the time at which the
-hypervolume of its full-budget trials first reaches the baseline's final hypervolume, over the
-baseline's time (both counted from 8 s before the first trial, the time a job takes to start Ray
-and load data, as benchmarks/search.py counts them), median over the orders and the share of
-orders at or below 0.5; and the hypervolume it has at the baseline's time.
+Replay, for each of --orders random orders of the recorded trials: 2 workers take trials in
+that order and train them epoch by epoch (each epoch lasting its recorded time, plus a fixed
+0.3 s a trial, the measured orchestration overhead); the product's MultiObjectiveASHA
+(search/schedulers.py) decides at every epoch, exactly as in a job. The baseline is random
+search without early stopping: the first 30 trials of the same order, run to the end. For each
+rule: the time at which the hypervolume of its full-budget trials first reaches the baseline's
+final hypervolume, over the baseline's time (both counted from 8 s before the first trial, the
+time a job takes to start Ray and load data, as benchmarks/search.py counts them),
+median over the orders and the share of orders at or below 0.5; and the hypervolume it has at
+the baseline's time.
 
 Before the replay, for each data set: the rank correlation between each signal a rung can rank
 by (validation accuracy, training loss, validation loss) at each early epoch and the final
@@ -54,7 +53,7 @@ from scipy.stats import spearmanr
 from benchmarks.search_jobs import write_sequences
 from search.driver import DriverConfig, run_job
 from search.front_arithmetic import hypervolume
-from search.job_spec import JobSpec, PromoteBy, RungMetric, RungResource
+from search.job_spec import JobSpec, PromoteBy, RungMetric
 from search.pareto import REFERENCE_POINT, costs
 from search.records import ATTR_CURVE
 from search.schedulers import MultiObjectiveASHA
@@ -89,7 +88,6 @@ class Recorded:
             "spike_rate": self.spike_rate[epoch - 1],
             "train_loss": self.train_loss[epoch - 1],
             "val_loss": self.val_loss[epoch - 1],
-            "epoch_time_s": self.epoch_s[epoch - 1],
         }
 
 
@@ -99,13 +97,11 @@ class Rule:
     grace: int
     eta: int
     rung_metric: RungMetric
-    rung_resource: RungResource = "epochs"
 
     @property
     def name(self) -> str:
         by = {"accuracy": "acc", "train_loss": "loss", "val_loss": "vloss"}[self.rung_metric]
-        per = " time" if self.rung_resource == "time" else ""
-        return f"{self.promote_by} g{self.grace} eta{self.eta} {by}{per}"
+        return f"{self.promote_by} g{self.grace} eta{self.eta} {by}"
 
 
 def record(dataset: str, trials: int, epochs: int, seed: int, path: Path) -> list[Recorded]:
@@ -169,13 +165,7 @@ def replay(
         None
         if rule is None
         else MultiObjectiveASHA(
-            OBJECTIVES,
-            rule.grace,
-            rule.eta,
-            epochs,
-            rule.promote_by,
-            rule.rung_metric,
-            rule.rung_resource,
+            OBJECTIVES, rule.grace, rule.eta, epochs, rule.promote_by, rule.rung_metric
         )
     )
     queue = iter(enumerate(trials))
@@ -242,35 +232,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the recording job's seed")
     parser.add_argument("--curves-dir", type=Path, default=Path("benchmark-output/replay"))
     parser.add_argument(
-        "--rules",
-        default=DEFAULT_RULES,
-        help="promote_by:grace:eta[:rung_metric[:rung_resource]],...",
+        "--rules", default=DEFAULT_RULES, help="promote_by:grace:eta[:rung_metric],..."
     )
     args = parser.parse_args()
     rules = []
     for text in args.rules.split(","):
-        by, grace, eta, *rest = text.split(":")
-        rung_metric = rest[0] if rest else "accuracy"
-        rung_resource = rest[1] if len(rest) > 1 else "epochs"
+        by, grace, eta, *metric = text.split(":")
+        rung_metric = metric[0] if metric else "accuracy"
         if by not in get_args(PromoteBy):
             parser.error(f"--rules: {by!r} is not one of {get_args(PromoteBy)}")
         if rung_metric not in get_args(RungMetric):
             parser.error(f"--rules: {rung_metric!r} is not one of {get_args(RungMetric)}")
-        if rung_resource not in get_args(RungResource):
-            parser.error(f"--rules: {rung_resource!r} is not one of {get_args(RungResource)}")
-        rules.append(
-            Rule(
-                cast(PromoteBy, by),
-                int(grace),
-                int(eta),
-                cast(RungMetric, rung_metric),
-                cast(RungResource, rung_resource),
-            )
-        )
+        rules.append(Rule(cast(PromoteBy, by), int(grace), int(eta), cast(RungMetric, rung_metric)))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     args.curves_dir.mkdir(parents=True, exist_ok=True)
     header = (
-        f"{'data':<6} {'rule':<31} {'t to random / random t':>22} {'orders <= 0.5':>13} "
+        f"{'data':<6} {'rule':<26} {'t to random / random t':>22} {'orders <= 0.5':>13} "
         f"{'hv at random t':>14} {'random hv':>9}"
     )
     lines = [header, "-" * len(header)]
@@ -298,7 +275,7 @@ def main() -> None:
         for rule in rules:
             r = ratios[rule.name]
             lines.append(
-                f"{dataset:<6} {rule.name:<31} {statistics.median(r):>22.2f} "
+                f"{dataset:<6} {rule.name:<26} {statistics.median(r):>22.2f} "
                 f"{sum(x <= 0.5 for x in r) / len(r):>13.0%} "
                 f"{statistics.mean(at_time[rule.name]):>14.4f} "
                 f"{statistics.mean(baseline_hv):>9.4f}"

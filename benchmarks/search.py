@@ -8,8 +8,7 @@ this file for the product's `search` package):
         [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
         [--startup-trials N]
-        [--rung-metric accuracy,train_loss,val_loss] [--rung-resource epochs,time]
-        [--resume-trials 10] [--out runs.json]
+        [--rung-metric accuracy,train_loss,val_loss] [--resume-trials 10] [--out runs.json]
     .venv/bin/python -m benchmarks.search --table-from runs.json   # the tables of a saved run
 On 2 cores the defaults take 65 minutes to 1 hour 50 minutes (6 kill-and-resume jobs of about
 a minute, then 36 jobs of 1.2-2.5 minutes, seed by seed), and over 6 hours on a slower machine
@@ -53,8 +52,6 @@ What a rung ranks by (--rung-metric): one of the job spec's rung metrics, or sev
 comma-separated, to run each early-stopping configuration once per metric against the same
 random-search baselines (the table's "rungs by" column): with one metric a run, random search
 would have to reproduce the same hypervolume and wall time in every run for the runs to compare.
---rung-resource does the same for what a trial spends to reach a rung (epochs, or seconds of
-training: search/rung_resource.py), shown as "/time" after the metric.
 
 Kill and resume (benchmarks/search_resume.py). For each data set and seed, a job of
 --resume-trials trials of the last sampler, scheduler and rung metric named (TPE with
@@ -83,13 +80,7 @@ from pydantic import BaseModel
 from benchmarks.search_jobs import Run, job, run_one, write_sequences
 from benchmarks.search_resume import ResumeRow, kill_and_resume
 from benchmarks.search_tables import print_tables
-from search.job_spec import (
-    DEFAULT_GRACE_TENTHS,
-    EarlyStopping,
-    JobSpec,
-    RungMetric,
-    RungResource,
-)
+from search.job_spec import DEFAULT_GRACE_TENTHS, EarlyStopping, JobSpec, RungMetric
 from search.samplers import SamplerOptions
 from workers.budget import Budget
 
@@ -147,13 +138,6 @@ def parse_args() -> argparse.Namespace:
         "metric (default: the job spec's)",
     )
     parser.add_argument(
-        "--rung-resource",
-        type=rung_resources,
-        help="what a trial spends to reach a rung, one or both comma-separated of "
-        f"{','.join(get_args(RungResource))}: each early-stopping configuration runs once per "
-        "resource (default: the job spec's)",
-    )
-    parser.add_argument(
         "--budget",
         choices=["time", "trials"],
         default="time",
@@ -200,22 +184,16 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def comma_list(known: tuple[str, ...]) -> Callable[[str], list[str]]:
-    """An argparse type: one or more comma-separated names, each one of `known`."""
-
-    def parse(text: str) -> list[str]:
-        names = [m.strip() for m in text.split(",") if m.strip()]
-        if not names or any(m not in known for m in names):
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: choose one or more, comma-separated, of {', '.join(known)}"
-            )
-        return list(dict.fromkeys(names))
-
-    return parse
-
-
-rung_metrics = comma_list(get_args(RungMetric))
-rung_resources = comma_list(get_args(RungResource))
+def rung_metrics(text: str) -> list[str]:
+    """--rung-metric's value: rung metrics, comma-separated, each one the job spec knows."""
+    known = get_args(RungMetric)
+    metrics = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in known]
+    if unknown or not metrics:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: choose one or more, comma-separated, of {', '.join(known)}"
+        )
+    return list(dict.fromkeys(metrics))
 
 
 class Results:
@@ -242,50 +220,40 @@ def run_hypervolume_jobs(args: argparse.Namespace, work: Path, results: Results)
     samplers = ["random", *(s for s in named if s != "random")]
     requested = args.schedulers.split(",")
     schedulers = ["none", *(s for s in requested if s != "none")]
-    # None: the job spec's default decides what a rung ranks by, and what reaching it costs.
+    # None: the job spec's default decides what a rung ranks by.
     metrics: list[str | None] = args.rung_metric or [None]
-    resources: list[str | None] = args.rung_resource or [None]
     # Seeds outermost: a run cut short still holds whole seeds, of every data set.
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for dataset in args.datasets.split(","):
             random_search_s: float | None = None
             for sampler in samplers:
-                for scheduler, metric, resource in scheduler_variants(
-                    schedulers, metrics, resources
-                ):
+                for scheduler, metric in scheduler_variants(schedulers, metrics):
                     baseline = sampler == "random" and scheduler == "none"
                     if not baseline and (scheduler not in requested or sampler not in named):
                         continue
                     budget_s = None if baseline or args.budget == "trials" else random_search_s
-                    spec = job(dataset, sampler, scheduler, seed, args, budget_s, metric, resource)
+                    spec = job(dataset, sampler, scheduler, seed, args, budget_s, metric)
                     wall, search_s, history, overhead = run_one(spec, work, results.next_job_id())
                     if baseline:
                         random_search_s = search_s
-                    run = Run(
-                        dataset, sampler, scheduler, seed, wall, history, overhead, metric, resource
-                    )
+                    run = Run(dataset, sampler, scheduler, seed, wall, history, overhead, metric)
                     results.add("runs", run)
                     print(
                         f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
-                        f"{metric or '':<10} {resource or '':<6} {wall:6.1f} s  "
-                        f"hv {run.final_hv:.4f}",
+                        f"{metric or '':<10} {wall:6.1f} s  hv {run.final_hv:.4f}",
                         flush=True,
                     )
 
 
 def scheduler_variants(
-    schedulers: list[str], metrics: list[str | None], resources: list[str | None]
-) -> list[tuple[str, str | None, str | None]]:
-    """(scheduler, rung metric, rung resource): no scheduler once, every other once per metric
-    and resource (time rungs for mo_asha only, as the job spec allows)."""
-    out: list[tuple[str, str | None, str | None]] = []
-    for s in schedulers:
-        if s == "none":
-            out.append((s, None, None))
-            continue
-        for m in metrics:
-            out.extend((s, m, r) for r in resources if r != "time" or s == "mo_asha")
-    return out
+    schedulers: list[str], metrics: list[str | None]
+) -> list[tuple[str, str | None]]:
+    """(scheduler, rung metric) pairs: no scheduler once, every other once per metric."""
+    return [
+        pair
+        for s in schedulers
+        for pair in ([(s, None)] if s == "none" else [(s, m) for m in metrics])
+    ]
 
 
 def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> None:
@@ -294,19 +262,10 @@ def run_resume_jobs(args: argparse.Namespace, work: Path, results: Results) -> N
     sampler = args.samplers.split(",")[-1]
     scheduler = args.schedulers.split(",")[-1]
     metric = args.rung_metric[-1] if args.rung_metric else None
-    resource = args.rung_resource[-1] if args.rung_resource else None
     resume_args = argparse.Namespace(**{**vars(args), "trials": args.resume_trials})
     for dataset in args.datasets.split(","):
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            spec = job(
-                dataset,
-                sampler,
-                scheduler,
-                seed,
-                resume_args,
-                rung_metric=metric,
-                rung_resource=resource,
-            )
+            spec = job(dataset, sampler, scheduler, seed, resume_args, rung_metric=metric)
             database_url = f"sqlite:///{work}/resume.db"
             row = kill_and_resume(spec, dataset, work, results.next_job_id(), database_url)
             results.add("resume", row)
@@ -349,7 +308,6 @@ def describe(args: argparse.Namespace) -> dict[str, object]:
         "reduction_factor": args.reduction_factor,
         "startup_trials": args.startup_trials,
         "rung_metric": args.rung_metric,
-        "rung_resource": args.rung_resource,
         "resume_trials": args.resume_trials,
     }
 

@@ -34,7 +34,6 @@ class Run:
     history: list[tuple[float, float]]  # (seconds since start, hypervolume)
     overhead_s: list[float]
     rung_metric: str | None = None  # None: no scheduler, or the job spec's default
-    rung_resource: str | None = None  # the same
 
     @property
     def final_hv(self) -> float:
@@ -77,7 +76,6 @@ def job(
     args: argparse.Namespace,
     time_budget_s: float | None = None,
     rung_metric: str | None = None,
-    rung_resource: str | None = None,
 ) -> JobSpec:
     ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
     return JobSpec.model_validate(
@@ -89,7 +87,6 @@ def job(
                     sampler,
                     scheduler,
                     *([rung_metric] if rung_metric else []),
-                    *([rung_resource] if rung_resource else []),
                     str(seed),
                 ]
             ),
@@ -114,7 +111,6 @@ def job(
                 "reduction_factor": args.reduction_factor,
                 # Left out when not asked, so the job spec's default decides.
                 **({"rung_metric": rung_metric} if rung_metric else {}),
-                **({"rung_resource": rung_resource} if rung_resource else {}),
             },
         }
     )

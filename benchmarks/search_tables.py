@@ -39,7 +39,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
     if settings.get("startup_trials") is not None:  # runs saved before the option: the default
         print(f"TPE's and GP's random start-up: {settings['startup_trials']} trials")
     header = (
-        f"{'data':<6} {'sampler':<7} {'sched':<7} {'rungs by':<13} {'final hv':>14} "
+        f"{'data':<6} {'sampler':<7} {'sched':<7} {'rungs by':<10} {'final hv':>14} "
         f"{'wall s':>8} {'t to random s':>13} {'/ random wall':>13} {'per seed':<16} "
         f"{'overhead s':>10} {'of 30 s':>7}"
     )
@@ -51,10 +51,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
     run_metric = saved_metric if isinstance(saved_metric, str) else "default"
 
     def rungs_by(run: Run) -> str:
-        if run.scheduler == "none":
-            return "-"
-        by = run.rung_metric or run_metric
-        return f"{by}/time" if run.rung_resource == "time" else by
+        return "-" if run.scheduler == "none" else run.rung_metric or run_metric
 
     # Every configuration's runs, in the order the run met them, measured against the random
     # search of the same data set and seed.
@@ -77,7 +74,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         per_trial = statistics.median(o for r in group for o in r.overhead_s)
         spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
         print(
-            f"{dataset:<6} {sampler:<7} {scheduler:<7} {metric:<13} "
+            f"{dataset:<6} {sampler:<7} {scheduler:<7} {metric:<10} "
             f"{statistics.mean(hvs):>7.4f}±{spread:<6.4f} "
             f"{statistics.mean(r.wall_s for r in group):>8.1f} "
             f"{statistics.median(reach):>13.1f} {statistics.median(ratio):>13.2f} "

@@ -19,7 +19,6 @@ Direction = Literal["minimize", "maximize"]
 # How multi-objective ASHA orders the trials of one front at a rung (search/schedulers.py).
 PromoteBy = Literal["hypervolume", "crowding"]
 RungMetric = Literal["accuracy", "train_loss", "val_loss"]
-RungResource = Literal["epochs", "time"]
 
 # Direction of each objective; accuracy is the only one to maximise.
 DIRECTIONS: dict[str, Direction] = {
@@ -64,13 +63,6 @@ class EarlyStopping(BaseModel):
     # Accuracy stays the default: it is what the front is made of, and no loss did better on
     # both sets.
     rung_metric: RungMetric = "accuracy"
-    # mo_asha only: what a trial spends to reach a rung. "epochs" (the default): rungs at
-    # grace_epochs * eta^k epochs, whatever an epoch costs. "time": rungs at grace_epochs *
-    # eta^k epochs of a typical trial's training time (the median first epoch of the job's
-    # first trials; search/rung_resource.py), so a network whose epoch costs ten times the
-    # typical one is judged after its first epoch, against cheaper trials further along, and one
-    # whose epoch costs a tenth finishes its budget before any rung.
-    rung_resource: RungResource = "epochs"
 
     def grace_for(self, max_epochs: int) -> int:
         """The grace period of a job whose trials train `max_epochs` epochs."""
@@ -84,15 +76,6 @@ class EarlyStopping(BaseModel):
             raise ValueError(
                 f"promote_by applies to kind 'mo_asha' only, not {self.kind!r} ('asha' ranks "
                 "by accuracy alone)"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _time_rungs_need_mo_asha(self) -> EarlyStopping:
-        if self.rung_resource != "epochs" and self.kind != "mo_asha":
-            raise ValueError(
-                f"rung_resource {self.rung_resource!r} applies to kind 'mo_asha' only, not "
-                f"{self.kind!r} (Ray's 'asha' counts rungs in epochs)"
             )
         return self
 

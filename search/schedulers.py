@@ -6,9 +6,7 @@ one metric. `MultiObjectiveASHA` ranks by the place on the front instead: non-do
 of the job's objectives (normalised as in search.pareto), so that a small, sparse network is not
 stopped for being less accurate than a large one; within the front where the cut falls, by
 each trial's exclusive share of that front's hypervolume (as SMS-EMOA selects), or, with
-`promote_by: crowding`, by NSGA-II's crowding distance. Its rungs are counted in epochs, or
-(`rung_resource: time`) in seconds of training, so that a costly network is judged sooner
-(search/rung_resource.py).
+`promote_by: crowding`, by NSGA-II's crowding distance.
 
 The share of hypervolume is the default because the front a job returns is judged by its
 hypervolume, and crowding distance promotes the wrong trials for it: every front's extremes get
@@ -37,11 +35,20 @@ import numpy as np
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from search.front_arithmetic import front_ranks, hypervolume_contributions
-from search.job_spec import EarlyStopping, PromoteBy, RungMetric, RungResource
+from search.job_spec import EarlyStopping, PromoteBy, RungMetric
 from search.pareto import REFERENCE_POINT, costs, crowding_distances
-from search.rung_resource import EpochRungs, Rungs, TimeRungs
 
 TIME_ATTR = "epoch"  # reported by the trainable after every epoch, from 1
+
+
+def rung_milestones(grace: int, eta: int, max_epochs: int) -> list[int]:
+    """Epoch counts at which trials are compared: grace * eta^k below the full budget."""
+    milestones = []
+    epoch = grace
+    while epoch < max_epochs:
+        milestones.append(epoch)
+        epoch *= eta
+    return milestones
 
 
 def rung_winners(points: Sequence[Sequence[float]], keep: int, by: PromoteBy) -> set[int]:
@@ -89,46 +96,40 @@ class MultiObjectiveASHA(FIFOScheduler):
         max_epochs: int,
         promote_by: PromoteBy = "hypervolume",
         rung_metric: RungMetric = "accuracy",
-        rung_resource: RungResource = "epochs",
     ) -> None:
         super().__init__()
         self.objectives = list(objectives)
         self.promote_by: PromoteBy = promote_by
         self.rung_metric: RungMetric = rung_metric
         self.eta = reduction_factor
-        counted_in = EpochRungs if rung_resource == "epochs" else TimeRungs
-        self.resource: Rungs = counted_in(grace, reduction_factor, max_epochs)
+        self.milestones = rung_milestones(grace, reduction_factor, max_epochs)
         # milestone -> trial id -> the trial's normalised costs when it reached the milestone
-        self.rungs: dict[float, dict[str, tuple[float, ...]]] = {
-            m: {} for m in self.resource.milestones
-        }
+        self.rungs: dict[int, dict[str, tuple[float, ...]]] = {m: {} for m in self.milestones}
         self.stopped = 0
-
-    @property
-    def milestones(self) -> list[float]:
-        """The rungs' milestones, in epochs or seconds (with time rungs: those reached so far)."""
-        return self.resource.milestones
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # the objectives come from the job spec, not from Tune's single metric
 
     def decide(self, trial_id: str, epoch: int, values: dict[str, float]) -> str:
         """CONTINUE or STOP for a trial that reported `values` after `epoch` epochs."""
-        milestone = self.resource.rung(trial_id, epoch, values)
         values = rung_values(values, self.rung_metric)
-        if milestone is None or any(o not in values for o in self.objectives):
+        if any(o not in values for o in self.objectives):
             return TrialScheduler.CONTINUE
-        recorded = self.rungs.setdefault(milestone, {})
-        if trial_id in recorded:
-            return TrialScheduler.CONTINUE  # already judged at this rung and kept
-        recorded[trial_id] = costs(values, self.objectives)
-        ids = list(recorded)
-        keep = math.ceil(len(ids) / self.eta)
-        winners = rung_winners([recorded[i] for i in ids], keep, self.promote_by)
-        if ids.index(trial_id) in winners:
-            return TrialScheduler.CONTINUE
-        self.stopped += 1
-        return TrialScheduler.STOP
+        for milestone in reversed(self.milestones):
+            if epoch < milestone:
+                continue
+            recorded = self.rungs[milestone]
+            if trial_id in recorded:
+                return TrialScheduler.CONTINUE  # already judged at this rung and kept
+            recorded[trial_id] = costs(values, self.objectives)
+            ids = list(recorded)
+            keep = math.ceil(len(ids) / self.eta)
+            winners = rung_winners([recorded[i] for i in ids], keep, self.promote_by)
+            if ids.index(trial_id) in winners:
+                return TrialScheduler.CONTINUE
+            self.stopped += 1
+            return TrialScheduler.STOP
+        return TrialScheduler.CONTINUE
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if TIME_ATTR not in result:
@@ -136,8 +137,7 @@ class MultiObjectiveASHA(FIFOScheduler):
         return self.decide(trial.trial_id, int(result[TIME_ATTR]), result)
 
     def debug_string(self) -> str:
-        unit = "epochs" if isinstance(self.resource, EpochRungs) else "s"
-        sizes = ", ".join(f"{m:g} {unit}: {len(r)}" for m, r in sorted(self.rungs.items()))
+        sizes = ", ".join(f"{m} epochs: {len(r)}" for m, r in self.rungs.items())
         return f"MultiObjectiveASHA: {self.stopped} stopped; rungs {sizes}"
 
 
@@ -163,5 +163,4 @@ def make_scheduler(
         max_epochs,
         promote_by=spec.promote_by or "hypervolume",
         rung_metric=spec.rung_metric,
-        rung_resource=spec.rung_resource,
     )

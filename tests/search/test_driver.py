@@ -80,35 +80,6 @@ def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) ->
     assert {r.number for r in front} <= {r.number for r in full}
 
 
-def test_mo_asha_on_time_rungs_stops_trials_through_ray_tune(tmp_path: Path) -> None:
-    """Rungs in seconds of training (rung_resource "time") on a real job: the trainable's
-    epoch times reach the scheduler through Ray's results, the first trials set the typical
-    epoch, and trials are stopped at rungs counted in seconds; the front is made of trials that
-    trained their whole budget."""
-    spec = _spec(
-        n_trials=8,
-        budget={"epochs": 4, "batch_size": 128},
-        early_stopping={
-            "kind": "mo_asha",
-            "grace_epochs": 1,
-            "reduction_factor": 2,
-            "rung_resource": "time",
-        },
-        space={**TINY_SPACE, "dims": [8, 16, 32], "time_steps": [1, 2]},
-    )
-    config = driver_config(tmp_path)
-    run_job(1, spec, config)
-    storage = open_storage(config.database_url)
-    listed, _ = list_trials(storage, 1, OBJECTIVES, limit=1000, offset=0)
-    records = [r for r in listed if r.state != "rejected"]
-    assert len(records) == 8 and all(r.state == "complete" for r in records)
-    stopped = [r for r in records if r.early_stopped]
-    assert stopped, "no trial was stopped early"
-    assert all(r.epochs_trained < 4 for r in stopped)
-    front, _ = pareto_front(storage, 1, OBJECTIVES)
-    assert front and {r.number for r in front}.isdisjoint({r.number for r in stopped})
-
-
 def test_trials_finish_on_both_nodes_of_a_two_node_cluster(tmp_path: Path) -> None:
     """A head and a worker node (separate raylets on this machine), one CPU each; the driver
     joins the cluster by address, and each trial records the node it trained on."""

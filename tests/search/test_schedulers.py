@@ -12,10 +12,10 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
 from search.job_spec import EarlyStopping
 from search.pareto import costs, crowding_distances, front_ranks
-from search.rung_resource import CALIBRATION_TRIALS, TimeRungs, rung_milestones
 from search.schedulers import (
     MultiObjectiveASHA,
     make_scheduler,
+    rung_milestones,
     rung_values,
     rung_winners,
 )
@@ -159,47 +159,6 @@ def test_mo_asha_promotes_by_what_the_spec_asks(by: str) -> None:
     spec = EarlyStopping(kind="mo_asha", promote_by=by)  # type: ignore[arg-type]
     sched = make_scheduler(spec, ["accuracy", "params"], 8)
     assert isinstance(sched, MultiObjectiveASHA) and sched.promote_by == by
-
-
-def test_mo_asha_on_time_rungs_judges_a_costly_trial_against_cheaper_ones_further_along() -> None:
-    """Rungs in seconds of training: a trial whose epoch costs four typical epochs meets the
-    first rung (2 typical epochs) after its first epoch, where it is compared with what a
-    cheaper trial showed after the same time. By epochs, the two would not have met before
-    epoch 2."""
-    objectives = ["accuracy", "params"]
-    sched = MultiObjectiveASHA(objectives, 2, 2, 10, rung_resource="time")
-    for i in range(CALIBRATION_TRIALS):  # a typical epoch of 1 s, no rung reached yet
-        assert sched.decide(f"t{i}", 1, _timed(0.30, 1e4, 1.0)) == CONTINUE
-    assert sched.milestones == []
-    assert sched.decide("t0", 2, _timed(0.60, 1e4, 1.0)) == CONTINUE  # alone at the 2 s rung
-    # 4 s spent after one epoch: past the 2 s rung and at the 4 s one, where it is first.
-    assert sched.decide("costly", 1, _timed(0.50, 1e4, 4.0)) == CONTINUE
-    assert sched.milestones == [2.0, 4.0]
-    # t1 reaches 4 s at its fourth epoch, more accurate at the same size: of the two at the
-    # rung one goes on (ceil(2 / 2)), and it is t1 (the costly trial was judged alone, before).
-    for epoch in (2, 3):
-        sched.decide("t1", epoch, _timed(0.55, 1e4, 1.0))
-    assert sched.decide("t1", 4, _timed(0.70, 1e4, 1.0)) == CONTINUE
-    assert set(sched.rungs[4.0]) == {"costly", "t1"}
-    # The next costly trial, behind both after the same 4 s, is stopped after one epoch; by
-    # epochs it would have trained a second.
-    assert sched.decide("costly-2", 1, _timed(0.45, 1e4, 4.0)) == STOP
-    assert "4 s: 3" in sched.debug_string()
-
-
-def _timed(accuracy: float, params: float, epoch_s: float) -> dict[str, float]:
-    return {"accuracy": accuracy, "params": params, "epoch_time_s": epoch_s}
-
-
-def test_time_rungs_are_made_for_mo_asha_and_refused_elsewhere() -> None:
-    spec = EarlyStopping(kind="mo_asha", rung_resource="time")
-    sched = make_scheduler(spec, ["accuracy", "params"], 10)
-    assert isinstance(sched, MultiObjectiveASHA) and isinstance(sched.resource, TimeRungs)
-    assert EarlyStopping(kind="mo_asha").rung_resource == "epochs"
-    with pytest.raises(ValidationError, match="rung_resource 'time' applies to kind 'mo_asha'"):
-        EarlyStopping(kind="asha", rung_resource="time")
-    with pytest.raises(ValidationError, match="rung_resource"):
-        EarlyStopping(kind="mo_asha", rung_resource="flops")  # type: ignore[arg-type]
 
 
 def test_promote_by_is_refused_without_mo_asha() -> None:
