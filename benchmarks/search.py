@@ -5,7 +5,8 @@ SIGKILL mid-job, then resumed. One run, several seeds, one table per part.
 Run by hand, from the repository root (as a module: `python benchmarks/search.py` would import
 this file for the product's `search` package):
     .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
-        [--trials 30] [--epochs 10] [--datasets digits,seq] [--samplers random,nsga2,tpe]
+        [--trials 30] [--epochs 10] [--datasets digits,seq]
+        [--samplers random,nsga2,tpe,tpe_progressive]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
         [--startup-trials N]
         [--rung-metric accuracy,train_loss,val_loss] [--resume-trials 10] [--out runs.json]
@@ -105,7 +106,7 @@ def parse_args() -> argparse.Namespace:
         "--samplers",
         default=",".join(SAMPLERS),
         help="random search without a scheduler, the baseline, is always run; with a "
-        "scheduler only when named",
+        "scheduler only when named; tpe_progressive is TPE with progressive_depth",
     )
     parser.add_argument(
         "--schedulers",
@@ -239,7 +240,7 @@ def run_hypervolume_jobs(args: argparse.Namespace, work: Path, results: Results)
                     run = Run(dataset, sampler, scheduler, seed, wall, history, overhead, metric)
                     results.add("runs", run)
                     print(
-                        f"  {dataset:<6} seed {seed} {sampler:<6} {scheduler:<7} "
+                        f"  {dataset:<6} seed {seed} {sampler:<15} {scheduler:<7} "
                         f"{metric or '':<10} {wall:6.1f} s  hv {run.final_hv:.4f}",
                         flush=True,
                     )

@@ -58,6 +58,12 @@ def write_sequences(path: Path, seed: int = 0) -> None:
     np.savez(path, x_train=x[:1200], y_train=y[:1200], x_test=x[1200:], y_test=y[1200:])
 
 
+# Benchmark names for a sampler with an option set: the job spec's sampler and the options.
+SAMPLER_VARIANTS: dict[str, tuple[str, dict[str, bool]]] = {
+    "tpe_progressive": ("tpe", {"progressive_depth": True}),
+}
+
+
 def sampler_options(sampler: str, n_trials: int, startup: int | None = None) -> dict[str, int]:
     """The settings a job of n_trials would get by default, fixed; `startup` replaces TPE's and
     GP's random start-up when given."""
@@ -78,13 +84,15 @@ def job(
     rung_metric: str | None = None,
 ) -> JobSpec:
     ref = {"name": "digits"} if dataset == "digits" else {"name": "npz", "path": "seq.npz"}
+    named = sampler
+    sampler, options = SAMPLER_VARIANTS.get(named, (named, {}))
     return JobSpec.model_validate(
         {
             "name": "-".join(
                 [
                     "bench",
                     dataset,
-                    sampler,
+                    named,
                     scheduler,
                     *([rung_metric] if rung_metric else []),
                     str(seed),
@@ -96,7 +104,10 @@ def job(
             # ended such jobs at two thirds of their time, at 10 epochs a trial).
             "n_trials": args.trials if time_budget_s is None else TRIAL_CEILING * args.trials,
             "time_budget_s": time_budget_s,
-            "sampler_options": sampler_options(sampler, args.trials, args.startup_trials),
+            "sampler_options": {
+                **sampler_options(sampler, args.trials, args.startup_trials),
+                **options,
+            },
             "max_concurrent": 2,
             "budget": {"epochs": args.epochs, "batch_size": 64},
             "sampler": sampler,

@@ -39,7 +39,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
     if settings.get("startup_trials") is not None:  # runs saved before the option: the default
         print(f"TPE's and GP's random start-up: {settings['startup_trials']} trials")
     header = (
-        f"{'data':<6} {'sampler':<7} {'sched':<7} {'rungs by':<10} {'final hv':>14} "
+        f"{'data':<6} {'sampler':<15} {'sched':<7} {'rungs by':<10} {'final hv':>14} "
         f"{'wall s':>8} {'t to random s':>13} {'/ random wall':>13} {'per seed':<16} "
         f"{'overhead s':>10} {'of 30 s':>7}"
     )
@@ -74,7 +74,7 @@ def print_hypervolume(runs: list[Run], settings: dict[str, Any]) -> None:
         per_trial = statistics.median(o for r in group for o in r.overhead_s)
         spread = statistics.stdev(hvs) if len(hvs) > 1 else 0.0
         print(
-            f"{dataset:<6} {sampler:<7} {scheduler:<7} {metric:<10} "
+            f"{dataset:<6} {sampler:<15} {scheduler:<7} {metric:<10} "
             f"{statistics.mean(hvs):>7.4f}±{spread:<6.4f} "
             f"{statistics.mean(r.wall_s for r in group):>8.1f} "
             f"{statistics.median(reach):>13.1f} {statistics.median(ratio):>13.2f} "
@@ -89,7 +89,7 @@ def print_resume(rows: list[ResumeRow]) -> None:
         "one training), then resumed on the same study"
     )
     header = (
-        f"{'data':<6} {'sampler':<7} {'sched':<7} {'seed':>4} {'requested':>9} "
+        f"{'data':<6} {'sampler':<15} {'sched':<7} {'seed':>4} {'requested':>9} "
         f"{'done at kill':>12} {'interrupted':>11} {'retried':>7} {'done at end':>11} "
         f"{'kept unchanged':>14} {'resume s':>8}"
     )
@@ -98,7 +98,7 @@ def print_resume(rows: list[ResumeRow]) -> None:
     for r in rows:
         kept = f"{r.kept_unchanged}/{r.complete_at_kill}"
         print(
-            f"{r.dataset:<6} {r.sampler:<7} {r.scheduler:<7} {r.seed:>4} {r.requested:>9} "
+            f"{r.dataset:<6} {r.sampler:<15} {r.scheduler:<7} {r.seed:>4} {r.requested:>9} "
             f"{r.complete_at_kill:>12} {r.interrupted:>11} {r.retried:>7} "
             f"{r.complete_after:>11} {kept:>14} {r.resume_s:>8.1f}"
         )

@@ -16,14 +16,15 @@ import ray
 from ray import tune
 
 from search.constraints import EnergyConstraint
-from search.explore_on_repeat import ExploreOnRepeat
+from search.explore_on_repeat import EXPLORE_SEED_OFFSET, ExploreOnRepeat
 from search.full_budget_view import FullBudgetView
 from search.job_spec import JobSpec
+from search.progressive_depth import BudgetSpent, ProgressiveDepth
 from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
 from search.study import open_storage, study_name
-from search.time_budget import TimeKeeper, time_left
+from search.time_budget import TimeKeeper, time_left, time_used
 from search.tune_search import DefineByRun, StudySearch
 from spaces.space import SearchSpace
 from workers.artifacts import job_dir
@@ -103,6 +104,28 @@ def _open_study(job_id: int, spec: JobSpec, config: DriverConfig) -> optuna.Stud
     )
 
 
+def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnRepeat:
+    """The job's sampler, sized for the whole job (also in a resumed round: the study holds the
+    earlier trials). It learns from full-budget trials only (search/full_budget_view.py) and
+    draws at random after a repeat (search/explore_on_repeat.py); with progressive_depth both
+    draws have their depths capped early on (search/progressive_depth.py)."""
+    sampler = make_sampler(
+        spec.sampler,
+        plan.seed,
+        None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
+        n_trials=spec.n_trials,
+        options=spec.sampler_options,
+    )
+    explorer: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(
+        seed=plan.seed + EXPLORE_SEED_OFFSET
+    )
+    if spec.sampler_options.progressive_depth:
+        spent = BudgetSpent(spec.n_trials, spec.time_budget_s, earlier_s=time_used(study))
+        sampler = ProgressiveDepth(sampler, spent, plan.seed)
+        explorer = ProgressiveDepth(explorer, spent, plan.seed + EXPLORE_SEED_OFFSET)
+    return ExploreOnRepeat(FullBudgetView(sampler), plan.seed, explorer)
+
+
 def _run_round(
     job_id: int,
     spec: JobSpec,
@@ -118,20 +141,7 @@ def _run_round(
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         # Samplers learn from full-budget trials only (search/full_budget_view.py), and draw
         # at random after a repeat (search/explore_on_repeat.py).
-        sampler=ExploreOnRepeat(
-            FullBudgetView(
-                make_sampler(
-                    spec.sampler,
-                    plan.seed,
-                    None if spec.max_energy_pj is None else EnergyConstraint(spec.max_energy_pj),
-                    # The whole job's size, also in a resumed round: the study holds the
-                    # earlier trials.
-                    n_trials=spec.n_trials,
-                    options=spec.sampler_options,
-                )
-            ),
-            plan.seed,
-        ),
+        sampler=_sampler(spec, plan, study),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),
         budget_epochs=spec.budget.epochs,

@@ -35,9 +35,16 @@ class ExploreOnRepeat(optuna.samplers.BaseSampler):
     """The wrapped sampler, except for trials that begin after `explore_next()`: those are drawn
     at random (see the module's docstring)."""
 
-    def __init__(self, sampler: optuna.samplers.BaseSampler, seed: int) -> None:
+    def __init__(
+        self,
+        sampler: optuna.samplers.BaseSampler,
+        seed: int,
+        explorer: optuna.samplers.BaseSampler | None = None,
+    ) -> None:
+        """`explorer` draws the trials after a repeat: a seeded RandomSampler unless given (a
+        job with progressive depth gives one whose depths are capped as the sampler's are)."""
         self.sampler = sampler
-        self._random = optuna.samplers.RandomSampler(seed=seed + EXPLORE_SEED_OFFSET)
+        self._random = explorer or optuna.samplers.RandomSampler(seed=seed + EXPLORE_SEED_OFFSET)
         self._explore_next = False
         self._exploring: set[int] = set()  # numbers of the trials drawn at random, until they end
 

@@ -47,6 +47,17 @@ DEFAULT_ALPHA: dict[str, float] = {
 }
 
 
+def depth_choice(stage: int) -> str:
+    """The name of the choice of a stage's number of blocks (a sampler may steer it:
+    search/progressive_depth.py)."""
+    return f"s{stage}.depth"
+
+
+def is_depth_choice(name: str) -> bool:
+    stage, dot, rest = name.partition(".")
+    return dot == "." and rest == "depth" and stage[:1] == "s" and stage[1:].isdigit()
+
+
 def _unique(values: Sequence[Any], field: str) -> Sequence[Any]:
     if len(set(values)) != len(values):
         raise ValueError(f"{field} has repeated values: {list(values)}")
@@ -254,7 +265,7 @@ class SearchSpace:
         stages = []
         for s in range(num_stages):
             dim = suggest.categorical(f"s{s}.dim", c.dims)
-            depth = suggest.integer(f"s{s}.depth", c.min_depth, c.max_depth)
+            depth = suggest.integer(depth_choice(s), c.min_depth, c.max_depth)
             blocks = []
             for b in range(depth):
                 kind = suggest.categorical(f"s{s}.b{b}.mixer", self.mixers)

@@ -80,6 +80,21 @@ def test_only_the_trial_after_explore_next_is_drawn_at_random() -> None:
     assert [_ask_x(study) for _ in range(2)] == [0.0, 0.0], "back to the wrapped sampler"
 
 
+def test_an_explorer_given_draws_the_trial_after_a_repeat() -> None:
+    """A job with progressive depth gives its own explorer (one whose depths are capped)."""
+
+    class HighEnd(FirstChoice):
+        def sample_independent(self, study: Any, trial: Any, name: str, d: Any) -> Any:
+            return d.high
+
+    sampler = ExploreOnRepeat(FirstChoice(), seed=5, explorer=HighEnd())
+    study = optuna.create_study(sampler=sampler)
+    assert _ask_x(study) == 0.0
+    sampler.explore_next()
+    assert _ask_x(study) == 100.0
+    assert _ask_x(study) == 0.0
+
+
 def test_nsga2_leaves_explored_trials_out_of_its_generations() -> None:
     """NSGA-II gives a trial its generation when it draws it and breeds from generations: the
     trials drawn at random have none, every other has one, and the study runs on past the

@@ -20,6 +20,8 @@ from spaces.space import (
     RandomSuggester,
     SearchSpace,
     SpaceConstraints,
+    depth_choice,
+    is_depth_choice,
 )
 
 SEEDS = range(50)
@@ -276,3 +278,10 @@ def test_no_time_steps_dividing_the_frames_is_a_spec_error() -> None:
 def test_frames_and_the_events_encoding_go_together(encoding: str, frames: int | None) -> None:
     with pytest.raises(SpecError, match=rf"encoding '{encoding}'"):
         SearchSpace(WIDE, (8, 8), 2, encoding=encoding, frames=frames)  # type: ignore[arg-type]
+
+
+def test_depth_choices_are_named_per_stage() -> None:
+    assert depth_choice(0) == "s0.depth" and depth_choice(12) == "s12.depth"
+    assert is_depth_choice("s0.depth") and is_depth_choice("s12.depth")
+    for name in ("depth", "s0.dim", "s0.b1.depth", "sx.depth", "s.depth", "s0.depth2"):
+        assert not is_depth_choice(name), name
