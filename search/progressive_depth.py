@@ -10,7 +10,7 @@ choice is the wrapped sampler's, which models what the earlier trials showed (PN
 Why: the front a job returns is judged by its hypervolume over accuracy, size and spike rate,
 and its largest shares come from small, accurate networks (in one random search of 30 trials
 on the npz sequence set: one block of width 32 at T=4, accuracy 0.967 with 9.5k parameters).
-A one-block network trains in about half the time of a three-block one, so a job that starts
+A one-block network trains in less than half the time of a three-block one, so a job that starts
 shallow tries more of them while the sampler learns the other choices; replayed on 150
 recorded random-search trials, drawing the first 20 at depth 1 and the next 20 at depth 2
 reached random search's hypervolume in 0.68 (npz set) and 0.45 (digits) of its time without
