@@ -16,7 +16,7 @@ import ray
 from ray import tune
 
 from search.constraints import EnergyConstraint
-from search.explore_on_repeat import EXPLORE_SEED_OFFSET, ExploreOnRepeat
+from search.explore_on_repeat import EXPLORE_SEED_OFFSET, ExploreOnRepeat, random_explorer
 from search.full_budget_view import FullBudgetView
 from search.job_spec import JobSpec
 from search.progressive_depth import BudgetSpent, ProgressiveDepth
@@ -116,14 +116,12 @@ def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnR
         n_trials=spec.n_trials,
         options=spec.sampler_options,
     )
-    explorer: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(
-        seed=plan.seed + EXPLORE_SEED_OFFSET
-    )
-    if spec.sampler_options.progressive_depth:
-        spent = BudgetSpent(spec.n_trials, spec.time_budget_s, earlier_s=time_used(study))
-        sampler = ProgressiveDepth(sampler, spent, plan.seed)
-        explorer = ProgressiveDepth(explorer, spent, plan.seed + EXPLORE_SEED_OFFSET)
-    return ExploreOnRepeat(FullBudgetView(sampler), plan.seed, explorer)
+    if not spec.sampler_options.progressive_depth:
+        return ExploreOnRepeat(FullBudgetView(sampler), plan.seed)
+    spent = BudgetSpent(spec.n_trials, spec.time_budget_s, earlier_s=time_used(study))
+    explorer = ProgressiveDepth(random_explorer(plan.seed), spent, plan.seed + EXPLORE_SEED_OFFSET)
+    capped = ProgressiveDepth(sampler, spent, plan.seed)
+    return ExploreOnRepeat(FullBudgetView(capped), plan.seed, explorer)
 
 
 def _run_round(

@@ -31,6 +31,11 @@ from optuna.trial import FrozenTrial, TrialState
 EXPLORE_SEED_OFFSET = 7919
 
 
+def random_explorer(seed: int) -> optuna.samplers.RandomSampler:
+    """The seeded random sampler that draws a job's trials after a repeat."""
+    return optuna.samplers.RandomSampler(seed=seed + EXPLORE_SEED_OFFSET)
+
+
 class ExploreOnRepeat(optuna.samplers.BaseSampler):
     """The wrapped sampler, except for trials that begin after `explore_next()`: those are drawn
     at random (see the module's docstring)."""
@@ -44,7 +49,7 @@ class ExploreOnRepeat(optuna.samplers.BaseSampler):
         """`explorer` draws the trials after a repeat: a seeded RandomSampler unless given (a
         job with progressive depth gives one whose depths are capped as the sampler's are)."""
         self.sampler = sampler
-        self._random = explorer or optuna.samplers.RandomSampler(seed=seed + EXPLORE_SEED_OFFSET)
+        self._random = explorer or random_explorer(seed)
         self._explore_next = False
         self._exploring: set[int] = set()  # numbers of the trials drawn at random, until they end
 

@@ -41,11 +41,9 @@ FIRST_THRESHOLD, LAST_THRESHOLD = 0.35, 0.75
 
 def depth_cap(low: int, high: int, spent: float) -> int:
     """The deepest stage a draw may have once `spent` (0..1) of the budget is gone."""
-    levels = high - low
-    if levels <= 0:
-        return high
-    # One level: unlocked at the first threshold (linspace of one point is its start).
-    thresholds = np.linspace(FIRST_THRESHOLD, LAST_THRESHOLD, levels)
+    # No level (a fixed depth): no threshold. One level: unlocked at the first threshold
+    # (linspace of one point is its start).
+    thresholds = np.linspace(FIRST_THRESHOLD, LAST_THRESHOLD, high - low)
     return low + int(np.sum(spent >= thresholds))
 
 
@@ -82,13 +80,13 @@ class ProgressiveDepth(optuna.samplers.BaseSampler):
         self.spent = spent
         self._rng = random.Random(seed)
 
-    def _capped(self, trial: FrozenTrial, distribution: BaseDistribution) -> int | None:
-        """The cap on this depth choice for this trial, or None when every depth is open."""
+    def _capped(self, trial: FrozenTrial, distribution: BaseDistribution) -> range | None:
+        """The depths this trial may draw for this depth choice, or None when all are open."""
         if not isinstance(distribution, IntDistribution):
             return None
         low, high = int(distribution.low), int(distribution.high)
         cap = depth_cap(low, high, self.spent(trial.number))
-        return cap if cap < high else None
+        return range(low, cap + 1) if cap < high else None
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -112,11 +110,9 @@ class ProgressiveDepth(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        if is_depth_choice(param_name):
-            cap = self._capped(trial, param_distribution)
-            if cap is not None:
-                assert isinstance(param_distribution, IntDistribution)
-                return self._rng.randint(int(param_distribution.low), cap)
+        allowed = self._capped(trial, param_distribution) if is_depth_choice(param_name) else None
+        if allowed is not None:
+            return self._rng.choice(allowed)
         return self.base.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
