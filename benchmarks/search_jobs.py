@@ -61,6 +61,7 @@ def write_sequences(path: Path, seed: int = 0) -> None:
 # Benchmark names for a sampler with an option set: the job spec's sampler and the options.
 SAMPLER_VARIANTS: dict[str, tuple[str, dict[str, bool]]] = {
     "tpe_progressive": ("tpe", {"progressive_depth": True}),
+    "tpe_prog_mixers": ("tpe", {"progressive_depth": True, "progressive_mixers": True}),
 }
 
 

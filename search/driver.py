@@ -15,11 +15,13 @@ import optuna
 import ray
 from ray import tune
 
+from search.budget_spent import BudgetSpent
 from search.constraints import EnergyConstraint
 from search.explore_on_repeat import EXPLORE_SEED_OFFSET, ExploreOnRepeat, random_explorer
 from search.full_budget_view import FullBudgetView
 from search.job_spec import JobSpec
-from search.progressive_depth import BudgetSpent, ProgressiveDepth
+from search.progressive import Progressive
+from search.progressive_caps import Cap, cap_depth, cap_mixers
 from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
@@ -107,8 +109,9 @@ def _open_study(job_id: int, spec: JobSpec, config: DriverConfig) -> optuna.Stud
 def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnRepeat:
     """The job's sampler, sized for the whole job (also in a resumed round: the study holds the
     earlier trials). It learns from full-budget trials only (search/full_budget_view.py) and
-    draws at random after a repeat (search/explore_on_repeat.py); with progressive_depth both
-    draws have their depths capped early on (search/progressive_depth.py)."""
+    draws at random after a repeat (search/explore_on_repeat.py); with progressive_depth or
+    progressive_mixers both draws hold back deep stages or quadratic mixers early on
+    (search/progressive.py)."""
     sampler = make_sampler(
         spec.sampler,
         plan.seed,
@@ -116,12 +119,25 @@ def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnR
         n_trials=spec.n_trials,
         options=spec.sampler_options,
     )
-    if not spec.sampler_options.progressive_depth:
+    caps = _progressive_caps(spec)
+    if not caps:
         return ExploreOnRepeat(FullBudgetView(sampler), plan.seed)
     spent = BudgetSpent(spec.n_trials, spec.time_budget_s, earlier_s=time_used(study))
-    explorer = ProgressiveDepth(random_explorer(plan.seed), spent, plan.seed + EXPLORE_SEED_OFFSET)
-    capped = ProgressiveDepth(sampler, spent, plan.seed)
-    return ExploreOnRepeat(FullBudgetView(capped), plan.seed, explorer)
+    explorer = Progressive(random_explorer(plan.seed), spent, caps, plan.seed + EXPLORE_SEED_OFFSET)
+    held_back = Progressive(sampler, spent, caps, plan.seed)
+    return ExploreOnRepeat(FullBudgetView(held_back), plan.seed, explorer)
+
+
+def _progressive_caps(spec: JobSpec) -> list[Cap]:
+    options = spec.sampler_options
+    return [
+        cap
+        for cap, asked in (
+            (cap_depth, options.progressive_depth),
+            (cap_mixers, options.progressive_mixers),
+        )
+        if asked
+    ]
 
 
 def _run_round(

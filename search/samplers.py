@@ -55,9 +55,11 @@ class SamplerOptions(BaseModel):
 
     population_size: int | None = Field(None, ge=2, le=10_000)  # nsga2, nsga3
     n_startup_trials: int | None = Field(None, ge=0, le=100_000)  # tpe, gp
-    # Any sampler: each stage's depth capped at its smallest for the first 35% of the job's
-    # budget, then raised a block at a time until 75% (search/progressive_depth.py).
+    # Any sampler (search/progressive_caps.py): each stage's depth capped at its smallest for
+    # the first 35% of the job's budget, then raised a block at a time until 75%; the mixers
+    # whose cost grows with the square of the token count (stm, ssa, sdsa) left out until 35%.
     progressive_depth: bool = False
+    progressive_mixers: bool = False
 
     def problems(self, sampler: str) -> list[str]:
         """Options the named sampler does not take."""

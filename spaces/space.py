@@ -36,6 +36,9 @@ T = TypeVar("T")
 # Mixers an asynchronous, event-driven chip can run: no spike-by-spike products, no max-pooling.
 EVENT_DRIVEN_MIXERS: frozenset[str] = frozenset({"stm", "conv", "pool", "identity"})
 HEADED_MIXERS: frozenset[str] = frozenset({"stm", "ssa", "sdsa"})
+# Mixers whose parameters or work per step grow with the square of the token count: STM's token
+# matrices (H N^2 parameters), the attention maps of SSA and SDSA (N^2 products per head).
+QUADRATIC_MIXERS: frozenset[str] = frozenset({"stm", "ssa", "sdsa"})
 KERNEL_MIXERS: frozenset[str] = frozenset({"conv", "pool"})
 DEFAULT_ALPHA: dict[str, float] = {
     "sigmoid": 4.0,
@@ -47,15 +50,37 @@ DEFAULT_ALPHA: dict[str, float] = {
 }
 
 
+# The names of the choices a sampler may steer by name (search/progressive_caps.py).
+
+
 def depth_choice(stage: int) -> str:
-    """The name of the choice of a stage's number of blocks (a sampler may steer it:
-    search/progressive_depth.py)."""
+    """The name of the choice of a stage's number of blocks."""
     return f"s{stage}.depth"
 
 
 def is_depth_choice(name: str) -> bool:
     stage, dot, rest = name.partition(".")
-    return dot == "." and rest == "depth" and stage[:1] == "s" and stage[1:].isdigit()
+    return dot == "." and rest == "depth" and _is_index(stage, "s")
+
+
+def mixer_choice(stage: int, block: int) -> str:
+    """The name of the choice of a block's token mixer."""
+    return f"s{stage}.b{block}.mixer"
+
+
+def is_mixer_choice(name: str) -> bool:
+    parts = name.split(".")
+    return (
+        len(parts) == 3
+        and _is_index(parts[0], "s")
+        and _is_index(parts[1], "b")
+        and parts[2] == "mixer"
+    )
+
+
+def _is_index(part: str, prefix: str) -> bool:
+    """`part` is `prefix` then a non-negative integer: "s0", "b12"."""
+    return part[:1] == prefix and part[1:].isdigit()
 
 
 def _unique(values: Sequence[Any], field: str) -> Sequence[Any]:
@@ -268,7 +293,7 @@ class SearchSpace:
             depth = suggest.integer(depth_choice(s), c.min_depth, c.max_depth)
             blocks = []
             for b in range(depth):
-                kind = suggest.categorical(f"s{s}.b{b}.mixer", self.mixers)
+                kind = suggest.categorical(mixer_choice(s, b), self.mixers)
                 heads, kernel = 1, 3
                 if kind in HEADED_MIXERS:
                     # The choice list must not depend on dim (Optuna refuses a categorical

@@ -80,22 +80,30 @@ def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) ->
     assert {r.number for r in front} <= {r.number for r in full}
 
 
-def test_progressive_depth_draws_one_block_networks_first(tmp_path: Path) -> None:
-    """sampler_options.progressive_depth on a real job of 6 trials without a time budget: the
-    trials drawn before 35% of them (numbers 0-2) have one block, whichever sampler drew them
-    (TPE's start-up, or the random draw after a repeat); the job runs to its end."""
+def test_a_progressive_job_draws_one_block_networks_without_stm_first(tmp_path: Path) -> None:
+    """sampler_options.progressive_depth and progressive_mixers on a real job of 6 trials
+    without a time budget: the trials drawn before 35% of them (numbers 0-2) have one block and
+    no STM mixer, whichever sampler drew them (TPE's start-up, or the random draw after a
+    repeat); the job runs to its end."""
     spec = _spec(
         n_trials=6,
         sampler="tpe",
-        sampler_options={"progressive_depth": True},
+        sampler_options={"progressive_depth": True, "progressive_mixers": True},
         budget={"epochs": 1, "batch_size": 128},
-        space={**TINY_SPACE, "max_depth": 3, "dims": [8, 16], "time_steps": [1, 2]},
+        space={
+            **TINY_SPACE,
+            "mixers": ["stm", "identity", "pool"],
+            "max_depth": 3,
+            "dims": [8, 16],
+            "time_steps": [1, 2],
+        },
     )
     config = driver_config(tmp_path)
     run_job(1, spec, config)
     study = optuna.load_study(study_name=study_name(1), storage=open_storage(config.database_url))
     first = [t for t in study.get_trials() if t.number <= 2]
     assert len(first) == 3 and all(t.params["s0.depth"] == 1 for t in first), first
+    assert all(t.params["s0.b0.mixer"] != "stm" for t in first), first
     finished = [t for t in study.get_trials() if ATTR_REJECTED not in t.user_attrs]
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in finished) == 6
 
