@@ -129,15 +129,13 @@ def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnR
 
 
 def _progressive_caps(spec: JobSpec) -> list[Cap]:
-    options = spec.sampler_options
-    return [
-        cap
-        for cap, asked in (
-            (cap_depth, options.progressive_depth),
-            (cap_mixers, options.progressive_mixers),
-        )
-        if asked
-    ]
+    """What the job's sampler_options ask a progressive search to hold back."""
+    caps: list[Cap] = []
+    if spec.sampler_options.progressive_depth:
+        caps.append(cap_depth)
+    if spec.sampler_options.progressive_mixers:
+        caps.append(cap_mixers)
+    return caps
 
 
 def _run_round(

@@ -37,16 +37,19 @@ class Progressive(optuna.samplers.BaseSampler):
         caps: Sequence[Cap],
         seed: int | None,
     ) -> None:
-        self.base = base
+        self.sampler = base
         self.spent = spent
         self.caps = tuple(caps)
         self._rng = random.Random(seed)
 
+    def __str__(self) -> str:
+        return f"Progressive({self.sampler})"
+
     def _allowed(
-        self, trial: FrozenTrial, name: str, distribution: BaseDistribution
+        self, name: str, distribution: BaseDistribution, spent: float
     ) -> Sequence[Any] | None:
-        """The values this trial may draw for this choice, or None when all are open."""
-        spent = self.spent(trial.number)
+        """The values a draw may take for this choice at `spent` of the budget, or None when
+        all are open."""
         for cap in self.caps:
             allowed = cap(name, distribution, spent)
             if allowed is not None:
@@ -56,13 +59,14 @@ class Progressive(optuna.samplers.BaseSampler):
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        space = self.base.infer_relative_search_space(study, trial)
-        return {name: d for name, d in space.items() if self._allowed(trial, name, d) is None}
+        space = self.sampler.infer_relative_search_space(study, trial)
+        spent = self.spent(trial.number)  # one share for the whole joint draw
+        return {name: d for name, d in space.items() if self._allowed(name, d, spent) is None}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return self.base.sample_relative(study, trial, search_space)
+        return self.sampler.sample_relative(study, trial, search_space)
 
     def sample_independent(
         self,
@@ -71,13 +75,13 @@ class Progressive(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        allowed = self._allowed(trial, param_name, param_distribution)
+        allowed = self._allowed(param_name, param_distribution, self.spent(trial.number))
         if allowed is not None:
             return self._rng.choice(allowed)
-        return self.base.sample_independent(study, trial, param_name, param_distribution)
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.base.before_trial(study, trial)
+        self.sampler.before_trial(study, trial)
 
     def after_trial(
         self,
@@ -86,8 +90,8 @@ class Progressive(optuna.samplers.BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self.base.after_trial(study, trial, state, values)
+        self.sampler.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        self.base.reseed_rng()
+        self.sampler.reseed_rng()
         self._rng = random.Random()
