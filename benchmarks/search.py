@@ -6,7 +6,7 @@ Run by hand, from the repository root (as a module: `python benchmarks/search.py
 this file for the product's `search` package):
     .venv/bin/python -m benchmarks.search [--quick] [--seeds 3] [--first-seed 0]
         [--trials 30] [--epochs 10] [--datasets digits,seq]
-        [--samplers random,nsga2,tpe,tpe_progressive,tpe_prog_mixers]
+        [--samplers random,nsga2,tpe,tpe_progressive,tpe_prog_mixers,tpe_prog_tokens]
         [--schedulers none,mo_asha] [--budget time|trials] [--grace 3] [--reduction-factor 2]
         [--startup-trials N]
         [--rung-metric accuracy,train_loss,val_loss] [--resume-trials 10] [--out runs.json]
@@ -107,7 +107,8 @@ def parse_args() -> argparse.Namespace:
         default=",".join(SAMPLERS),
         help="random search without a scheduler, the baseline, is always run; with a "
         "scheduler only when named; tpe_progressive is TPE with progressive_depth, "
-        "tpe_prog_mixers with progressive_depth and progressive_mixers",
+        "tpe_prog_mixers with progressive_depth and progressive_mixers, tpe_prog_tokens with "
+        "progressive_depth and progressive_tokens",
     )
     parser.add_argument(
         "--schedulers",

@@ -62,6 +62,7 @@ def write_sequences(path: Path, seed: int = 0) -> None:
 SAMPLER_VARIANTS: dict[str, tuple[str, dict[str, bool]]] = {
     "tpe_progressive": ("tpe", {"progressive_depth": True}),
     "tpe_prog_mixers": ("tpe", {"progressive_depth": True, "progressive_mixers": True}),
+    "tpe_prog_tokens": ("tpe", {"progressive_depth": True, "progressive_tokens": True}),
 }
 
 

@@ -21,7 +21,7 @@ from search.explore_on_repeat import EXPLORE_SEED_OFFSET, ExploreOnRepeat, rando
 from search.full_budget_view import FullBudgetView
 from search.job_spec import JobSpec
 from search.progressive import Progressive
-from search.progressive_caps import Cap, cap_depth, cap_mixers
+from search.progressive_caps import Cap, CapQuadraticMixers, cap_depth, cap_tokens
 from search.resume import WORKER_RESTARTS, ResumePlan, prepare_resume
 from search.samplers import make_sampler
 from search.schedulers import make_scheduler
@@ -106,12 +106,14 @@ def _open_study(job_id: int, spec: JobSpec, config: DriverConfig) -> optuna.Stud
     )
 
 
-def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnRepeat:
+def _sampler(
+    spec: JobSpec, space: SearchSpace, plan: ResumePlan, study: optuna.Study
+) -> ExploreOnRepeat:
     """The job's sampler, sized for the whole job (also in a resumed round: the study holds the
     earlier trials). It learns from full-budget trials only (search/full_budget_view.py) and
-    draws at random after a repeat (search/explore_on_repeat.py); with progressive_depth or
-    progressive_mixers both draws hold back deep stages or quadratic mixers early on
-    (search/progressive.py)."""
+    draws at random after a repeat (search/explore_on_repeat.py); with progressive_depth,
+    progressive_mixers or progressive_tokens both draws hold back deep stages, quadratic mixers
+    or fine token grids early on (search/progressive.py)."""
     sampler = make_sampler(
         spec.sampler,
         plan.seed,
@@ -119,7 +121,7 @@ def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnR
         n_trials=spec.n_trials,
         options=spec.sampler_options,
     )
-    caps = _progressive_caps(spec)
+    caps = _progressive_caps(spec, space)
     if not caps:
         return ExploreOnRepeat(FullBudgetView(sampler), plan.seed)
     spent = BudgetSpent(spec.n_trials, spec.time_budget_s, earlier_s=time_used(study))
@@ -128,13 +130,15 @@ def _sampler(spec: JobSpec, plan: ResumePlan, study: optuna.Study) -> ExploreOnR
     return ExploreOnRepeat(FullBudgetView(held_back), plan.seed, explorer)
 
 
-def _progressive_caps(spec: JobSpec) -> list[Cap]:
+def _progressive_caps(spec: JobSpec, space: SearchSpace) -> list[Cap]:
     """What the job's sampler_options ask a progressive search to hold back."""
     caps: list[Cap] = []
     if spec.sampler_options.progressive_depth:
         caps.append(cap_depth)
     if spec.sampler_options.progressive_mixers:
-        caps.append(cap_mixers)
+        caps.append(CapQuadraticMixers(space.input_shape))
+    if spec.sampler_options.progressive_tokens:
+        caps.append(cap_tokens)
     return caps
 
 
@@ -153,7 +157,7 @@ def _run_round(
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         # Samplers learn from full-budget trials only (search/full_budget_view.py), and draw
         # at random after a repeat (search/explore_on_repeat.py).
-        sampler=_sampler(spec, plan, study),
+        sampler=_sampler(spec, space, plan, study),
         study_name=study_name(job_id),
         storage=open_storage(config.database_url),
         budget_epochs=spec.budget.epochs,

@@ -15,7 +15,7 @@ model never proposes a value it would then have to drop.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -46,12 +46,12 @@ class Progressive(optuna.samplers.BaseSampler):
         return f"Progressive({self.sampler})"
 
     def _allowed(
-        self, name: str, distribution: BaseDistribution, spent: float
+        self, name: str, distribution: BaseDistribution, spent: float, drawn: Mapping[str, Any]
     ) -> Sequence[Any] | None:
-        """The values a draw may take for this choice at `spent` of the budget, or None when
-        all are open."""
+        """The values a draw may take for this choice at `spent` of the budget, given the
+        trial's choices `drawn` so far, or None when all are open."""
         for cap in self.caps:
-            allowed = cap(name, distribution, spent)
+            allowed = cap(name, distribution, spent, drawn)
             if allowed is not None:
                 return allowed
         return None
@@ -61,7 +61,9 @@ class Progressive(optuna.samplers.BaseSampler):
     ) -> dict[str, BaseDistribution]:
         space = self.sampler.infer_relative_search_space(study, trial)
         spent = self.spent(trial.number)  # one share for the whole joint draw
-        return {name: d for name, d in space.items() if self._allowed(name, d, spent) is None}
+        # Before any choice is drawn: a cap that depends on earlier choices holds its choice
+        # back from the joint draw, and sample_independent draws it once they are known.
+        return {name: d for name, d in space.items() if self._allowed(name, d, spent, {}) is None}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -75,7 +77,8 @@ class Progressive(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        allowed = self._allowed(param_name, param_distribution, self.spent(trial.number))
+        spent = self.spent(trial.number)
+        allowed = self._allowed(param_name, param_distribution, spent, trial.params)
         if allowed is not None:
             return self._rng.choice(allowed)
         return self.sampler.sample_independent(study, trial, param_name, param_distribution)

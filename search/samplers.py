@@ -57,9 +57,12 @@ class SamplerOptions(BaseModel):
     n_startup_trials: int | None = Field(None, ge=0, le=100_000)  # tpe, gp
     # Any sampler (search/progressive_caps.py): each stage's depth capped at its smallest for
     # the first 35% of the job's budget, then raised a block at a time until 75%; the mixers
-    # whose cost grows with the square of the token count (stm, ssa, sdsa) left out until 35%.
+    # whose cost grows with the square of the token count (stm, ssa, sdsa) left out until 35%
+    # from every block whose tokens outnumber its stage's channels; the downsampling at its
+    # largest (fewest tokens) until 35%, then a step finer at a time until 75%.
     progressive_depth: bool = False
     progressive_mixers: bool = False
+    progressive_tokens: bool = False
 
     def problems(self, sampler: str) -> list[str]:
         """Options the named sampler does not take."""

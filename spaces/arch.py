@@ -24,6 +24,21 @@ Encoding = Literal["direct", "rate", "events"]
 BUILT_MIXERS: tuple[str, ...] = ("stm", "ssa", "sdsa", "conv", "pool", "identity")
 
 
+def spatial_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The spatial axes of a sample of `input_shape`: (L,) for sequences, (H, W) for images
+    (a leading channel axis dropped)."""
+    return input_shape[1:] if len(input_shape) == 3 else input_shape
+
+
+def token_grid(input_shape: tuple[int, ...], downsample: int) -> tuple[int, ...]:
+    """The grid of tokens the patch embedding leaves from a sample of `input_shape`."""
+    return tuple(size // downsample for size in spatial_shape(input_shape))
+
+
+def num_tokens(input_shape: tuple[int, ...], downsample: int) -> int:
+    return math.prod(token_grid(input_shape, downsample))
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -85,11 +100,11 @@ class ArchSpec(_Frozen):
     @property
     def spatial_shape(self) -> tuple[int, ...]:
         """The input's spatial axes: (L,) for sequences, (H, W) for images."""
-        return self.input_shape[1:] if len(self.input_shape) == 3 else self.input_shape
+        return spatial_shape(self.input_shape)
 
     @property
     def token_grid(self) -> tuple[int, ...]:
-        return tuple(size // self.downsample for size in self.spatial_shape)
+        return token_grid(self.input_shape, self.downsample)
 
     @property
     def num_tokens(self) -> int:

@@ -9,7 +9,6 @@ conditional: per-block choices exist only for blocks that the sampled depth crea
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, TypeVar
@@ -27,7 +26,10 @@ from spaces.arch import (
     NeuronSpec,
     StageSpec,
     SurrogateKind,
+    num_tokens,
+    spatial_shape,
 )
+from spaces.choice_names import DOWNSAMPLE_CHOICE, depth_choice, dim_choice, mixer_choice
 from spaces.costs import spec_params
 from spaces.errors import ConstraintViolation, SpecError
 
@@ -48,39 +50,6 @@ DEFAULT_ALPHA: dict[str, float] = {
     "erf": 2.0,
     "dspike": 2.5,
 }
-
-
-# The names of the choices a sampler may steer by name (search/progressive_caps.py).
-
-
-def depth_choice(stage: int) -> str:
-    """The name of the choice of a stage's number of blocks."""
-    return f"s{stage}.depth"
-
-
-def is_depth_choice(name: str) -> bool:
-    stage, dot, rest = name.partition(".")
-    return dot == "." and rest == "depth" and _is_index(stage, "s")
-
-
-def mixer_choice(stage: int, block: int) -> str:
-    """The name of the choice of a block's token mixer."""
-    return f"s{stage}.b{block}.mixer"
-
-
-def is_mixer_choice(name: str) -> bool:
-    parts = name.split(".")
-    return (
-        len(parts) == 3
-        and _is_index(parts[0], "s")
-        and _is_index(parts[1], "b")
-        and parts[2] == "mixer"
-    )
-
-
-def _is_index(part: str, prefix: str) -> bool:
-    """`part` is `prefix` then a non-negative integer: "s0", "b12"."""
-    return part[:1] == prefix and part[1:].isdigit()
 
 
 def _unique(values: Sequence[Any], field: str) -> Sequence[Any]:
@@ -251,12 +220,12 @@ class SearchSpace:
         return mixers
 
     def _allowed_downsample(self) -> tuple[int, ...]:
-        spatial = self.input_shape[1:] if len(self.input_shape) == 3 else self.input_shape
+        spatial = spatial_shape(self.input_shape)
         allowed = tuple(
             d
             for d in self.constraints.downsample
             if all(size % d == 0 for size in spatial)
-            and math.prod(size // d for size in spatial) <= self.constraints.max_tokens
+            and num_tokens(self.input_shape, d) <= self.constraints.max_tokens
         )
         if not allowed:
             raise SpecError(
@@ -285,11 +254,11 @@ class SearchSpace:
         neuron_kind = suggest.categorical("neuron", c.neurons)
         surrogate = suggest.categorical("surrogate", c.surrogates)
         time_steps = suggest.categorical("time_steps", self.time_steps)
-        downsample = suggest.categorical("downsample", self.downsample)
+        downsample = suggest.categorical(DOWNSAMPLE_CHOICE, self.downsample)
         num_stages = suggest.integer("stages", 1, c.max_stages) if c.max_stages > 1 else 1
         stages = []
         for s in range(num_stages):
-            dim = suggest.categorical(f"s{s}.dim", c.dims)
+            dim = suggest.categorical(dim_choice(s), c.dims)
             depth = suggest.integer(depth_choice(s), c.min_depth, c.max_depth)
             blocks = []
             for b in range(depth):

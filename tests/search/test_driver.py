@@ -80,21 +80,29 @@ def test_mo_asha_stops_trials_and_keeps_them_out_of_the_front(tmp_path: Path) ->
     assert {r.number for r in front} <= {r.number for r in full}
 
 
-def test_a_progressive_job_draws_one_block_networks_without_stm_first(tmp_path: Path) -> None:
-    """sampler_options.progressive_depth and progressive_mixers on a real job of 6 trials
-    without a time budget: the trials drawn before 35% of them (numbers 0-2) have one block and
-    no STM mixer, whichever sampler drew them (TPE's start-up, or the random draw after a
-    repeat); the job runs to its end."""
+def test_a_progressive_job_draws_coarse_one_block_networks_without_costly_stm_first(
+    tmp_path: Path,
+) -> None:
+    """sampler_options.progressive_depth, progressive_tokens and progressive_mixers on a real
+    job of 6 trials without a time budget, on digits in 8 channels: the trials drawn before 35%
+    of them (numbers 0-2) have one block, the coarser grid (downsample 2: 16 tokens, where STM's
+    token matrices outweigh the block) and no STM mixer, whichever sampler drew them (TPE's
+    start-up, or the random draw after a repeat); the job runs to its end."""
     spec = _spec(
         n_trials=6,
         sampler="tpe",
-        sampler_options={"progressive_depth": True, "progressive_mixers": True},
+        sampler_options={
+            "progressive_depth": True,
+            "progressive_tokens": True,
+            "progressive_mixers": True,
+        },
         budget={"epochs": 1, "batch_size": 128},
         space={
             **TINY_SPACE,
             "mixers": ["stm", "identity", "pool"],
             "max_depth": 3,
-            "dims": [8, 16],
+            "dims": [8],
+            "downsample": [1, 2],
             "time_steps": [1, 2],
         },
     )
@@ -103,6 +111,7 @@ def test_a_progressive_job_draws_one_block_networks_without_stm_first(tmp_path: 
     study = optuna.load_study(study_name=study_name(1), storage=open_storage(config.database_url))
     first = [t for t in study.get_trials() if t.number <= 2]
     assert len(first) == 3 and all(t.params["s0.depth"] == 1 for t in first), first
+    assert all(t.params["downsample"] == 2 for t in first), first
     assert all(t.params["s0.b0.mixer"] != "stm" for t in first), first
     finished = [t for t in study.get_trials() if ATTR_REJECTED not in t.user_attrs]
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in finished) == 6

@@ -1,6 +1,7 @@
 """A progressive search on a real Optuna study with TPE: depths rise with the trials, the
-quadratic mixers come in at 35% of the budget, TPE draws everything else and everything once
-it is open."""
+quadratic mixers come in at 35% of the budget where a block's tokens outnumber its channels
+(from the start where they do not), TPE draws everything else and everything once it is
+open."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import pytest
 
 from search.budget_spent import BudgetSpent
 from search.progressive import Progressive
-from search.progressive_caps import Cap, cap_depth, cap_mixers
+from search.progressive_caps import Cap, CapQuadraticMixers, cap_depth, cap_tokens
 from search.samplers import SamplerOptions, make_sampler
 
 MIXERS = ["stm", "conv", "pool"]
+# Sequences of 64 steps: 64, 32 or 16 tokens at downsample 1, 2 or 4, against widths of 16, 32
+# and 48 channels.
+SEQUENCE = (64,)
+CAP_MIXERS = CapQuadraticMixers(SEQUENCE)
 
 
 def run_study(caps: list[Cap], n_trials: int = 40) -> list[optuna.trial.FrozenTrial]:
@@ -22,12 +27,15 @@ def run_study(caps: list[Cap], n_trials: int = 40) -> list[optuna.trial.FrozenTr
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
-        depth = trial.suggest_int("s0.depth", 1, 3)
+        # In the order spaces/space.py draws them: downsampling, then width and depth, then
+        # the blocks' mixers.
+        downsample = trial.suggest_categorical("downsample", [1, 2, 4])
         dim = trial.suggest_categorical("s0.dim", [16, 32, 48])
+        depth = trial.suggest_int("s0.depth", 1, 3)
         blocks = [trial.suggest_categorical(f"s0.b{b}.mixer", MIXERS) for b in range(depth)]
-        # STM pays here, so TPE, once it may, draws it often.
+        # STM pays here, and fine tokens too, so TPE, once it may, draws them often.
         accuracy = dim / 48 + 0.2 * blocks.count("stm") - 0.1 * blocks.count("pool")
-        return accuracy + 0.05 * depth, float(dim * depth)
+        return accuracy + 0.05 * depth + 0.1 / downsample, float(dim * depth)
 
     study.optimize(objective, n_trials=n_trials)
     return study.trials
@@ -35,6 +43,10 @@ def run_study(caps: list[Cap], n_trials: int = 40) -> list[optuna.trial.FrozenTr
 
 def mixers_of(trial: optuna.trial.FrozenTrial) -> list[str]:
     return [v for k, v in trial.params.items() if k.endswith(".mixer")]
+
+
+def tokens_outnumber_channels(trial: optuna.trial.FrozenTrial) -> bool:
+    return SEQUENCE[0] // trial.params["downsample"] > trial.params["s0.dim"]
 
 
 def test_tpe_with_progressive_depth() -> None:
@@ -53,17 +65,34 @@ def test_tpe_with_progressive_depth() -> None:
 
 
 def test_tpe_with_progressive_mixers_and_depth() -> None:
-    """No STM in the first 14 trials (both the random start-up and TPE's draws), both other
-    mixers drawn; from trial 14 TPE models every mixer and draws STM, which pays."""
-    trials = run_study([cap_depth, cap_mixers])
-    early = [m for t in trials[:14] for m in mixers_of(t)]
-    assert set(early) == {"conv", "pool"}
+    """In the first 14 trials (the random start-up and TPE's draws) no STM where a block's
+    tokens outnumber its channels, STM drawn where they do not, both other mixers drawn; from
+    trial 14 TPE models every mixer and draws STM, which pays, at every token count."""
+    trials = run_study([cap_depth, CAP_MIXERS])
+    early_costly = [m for t in trials[:14] if tokens_outnumber_channels(t) for m in mixers_of(t)]
+    early_cheap = [m for t in trials[:14] if not tokens_outnumber_channels(t) for m in mixers_of(t)]
+    assert early_costly and set(early_costly) <= {"conv", "pool"}
+    assert "stm" in early_cheap
+    assert {"conv", "pool"} <= set(early_costly + early_cheap)
     late = [m for t in trials[14:] for m in mixers_of(t)]
     assert late.count("stm") >= len(late) // 3, late
+    assert any("stm" in mixers_of(t) and tokens_outnumber_channels(t) for t in trials[14:])
     assert set(t.params["s0.depth"] for t in trials[:14]) == {1}
 
 
-@pytest.mark.parametrize("caps", [[], [cap_mixers]], ids=["no caps", "mixers only"])
+def test_tpe_with_progressive_tokens() -> None:
+    """Downsample 4 (16 tokens) up to trial 13, 4 or 2 up to trial 29, any after; TPE, which
+    finds fine grids pay here, draws downsample 1 once it may. Depth and mixers are TPE's
+    throughout."""
+    trials = run_study([cap_tokens])
+    downsample = [t.params["downsample"] for t in trials]
+    assert set(downsample[:14]) == {4}
+    assert set(downsample[14:30]) == {4, 2}
+    assert 1 in downsample[30:]
+    assert {t.params["s0.depth"] for t in trials[:14]} == {1, 2, 3}
+
+
+@pytest.mark.parametrize("caps", [[], [CAP_MIXERS]], ids=["no caps", "mixers only"])
 def test_without_the_depth_cap_every_depth_is_drawn_from_the_start(caps: list[Cap]) -> None:
     trials = run_study(caps, n_trials=20)
     assert {t.params["s0.depth"] for t in trials[:7]} == {1, 2, 3}

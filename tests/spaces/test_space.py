@@ -20,10 +20,6 @@ from spaces.space import (
     RandomSuggester,
     SearchSpace,
     SpaceConstraints,
-    depth_choice,
-    is_depth_choice,
-    is_mixer_choice,
-    mixer_choice,
 )
 
 SEEDS = range(50)
@@ -280,33 +276,3 @@ def test_no_time_steps_dividing_the_frames_is_a_spec_error() -> None:
 def test_frames_and_the_events_encoding_go_together(encoding: str, frames: int | None) -> None:
     with pytest.raises(SpecError, match=rf"encoding '{encoding}'"):
         SearchSpace(WIDE, (8, 8), 2, encoding=encoding, frames=frames)  # type: ignore[arg-type]
-
-
-def test_depth_choices_are_named_per_stage() -> None:
-    assert depth_choice(0) == "s0.depth" and depth_choice(12) == "s12.depth"
-    assert is_depth_choice("s0.depth") and is_depth_choice("s12.depth")
-    for name in ("depth", "s0.dim", "s0.b1.depth", "sx.depth", "s.depth", "s0.depth2"):
-        assert not is_depth_choice(name), name
-
-
-def test_mixer_choices_are_named_per_block() -> None:
-    assert mixer_choice(0, 0) == "s0.b0.mixer" and mixer_choice(2, 11) == "s2.b11.mixer"
-    assert is_mixer_choice("s0.b0.mixer") and is_mixer_choice("s2.b11.mixer")
-    for name in ("mixer", "s0.mixer", "s0.b0.heads", "s0.bx.mixer", "b0.s0.mixer", "s0.b0.mixer.x"):
-        assert not is_mixer_choice(name), name
-
-
-def test_a_draw_names_its_depths_and_mixers_as_samplers_look_them_up() -> None:
-    """search/progressive_caps.py steers choices by these names: every stage's depth and every
-    block's mixer of a draw carry them, and nothing else does."""
-    suggester = RandomSuggester(4)
-    arch = SearchSpace(WIDE, (8, 8), 10).sample(suggester)
-    depths = [n for n in suggester.params if is_depth_choice(n)]
-    mixers = [n for n in suggester.params if is_mixer_choice(n)]
-    assert depths == [depth_choice(s) for s in range(len(arch.stages))]
-    assert mixers == [
-        mixer_choice(s, b) for s, stage in enumerate(arch.stages) for b in range(len(stage.blocks))
-    ]
-    assert [suggester.params[n] for n in mixers] == [
-        block.mixer.kind for stage in arch.stages for block in stage.blocks
-    ]
