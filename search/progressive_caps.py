@@ -9,9 +9,10 @@ choices drawn so far, and returns the values a draw may take, or None when every
 - Tokens: the downsampling is the space's largest (the fewest tokens) until FIRST_THRESHOLD,
   then one step finer at each threshold spread evenly from there to LAST_THRESHOLD. The token
   count multiplies the cost of every layer: in random search's jobs of 2026-12-07 the trials at
-  downsample 1 (64 tokens) took 40-50% of the training time, up to 131 s a trial against 5-13 s
+  downsample 1 (64 tokens) took 43-52% of the training time, up to 131 s a trial against 5-19 s
   at downsample 4, and were never the most accurate; at downsample 4 (16 tokens of the npz
-  set, 4 of digits) trials reached 0.96 and 0.98 accuracy.
+  set, 4 of digits) trials reached 0.96 and 0.98 accuracy (benchmarks/search_results.md,
+  2026-12-07).
 - Mixers: the mixers whose cost grows with the square of the token count (QUADRATIC_MIXERS:
   STM, SSA, SDSA) are left out of a block's draw until FIRST_THRESHOLD where the draw's token
   count N exceeds its stage's width D, and the space offers another mixer. Per time step SSA's
@@ -27,7 +28,9 @@ against 7.1-9.5 s a trial), and on the npz sequence set (64 steps, up to 64 toke
 mixer's token matrices alone hold 4 x 64^2 = 16k parameters, more than a whole one-block
 network of width 32 without it; random draws replayed from 150 recorded trials reached random
 search's hypervolume in 0.62 (npz set) and 0.52 (digits) of its time at one block, 0.51 and 0.46
-at one block without STM, against 0.98 unconfined.
+at one block without STM, against 0.98 unconfined. Measured in jobs (TPE, multi-objective
+ASHA): depth and tokens together reached random search's final hypervolume in 0.29 (npz set)
+and 0.34 (digits) of its time, depth alone 0.71 and 0.41, depth and mixers 0.58 and 0.57.
 """
 
 from __future__ import annotations
