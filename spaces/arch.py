@@ -108,7 +108,7 @@ class ArchSpec(_Frozen):
 
     @property
     def num_tokens(self) -> int:
-        return math.prod(self.token_grid)
+        return num_tokens(self.input_shape, self.downsample)
 
     @property
     def depth(self) -> int:

@@ -30,10 +30,6 @@ def mixer_choice(stage: int, block: int) -> str:
     return f"s{stage}.b{block}.mixer"
 
 
-def is_mixer_choice(name: str) -> bool:
-    return mixer_choice_stage(name) is not None
-
-
 def mixer_choice_stage(name: str) -> int | None:
     """The stage whose block's mixer choice `name` names, or None when it names no mixer."""
     parts = name.split(".")
